@@ -1,0 +1,88 @@
+"""Every error busignal raises, under one base class.
+
+::
+
+    BusignalError
+    ├── SerializationError     a value cannot be encoded (raised before any I/O)
+    ├── ConfigurationError     a bad URL, option or signal setup
+    ├── BusUnavailable         Redis cannot be reached (URL shown, password redacted)
+    ├── SignalTimeout          some services did not answer a send in time
+    └── RemoteError            a receiver in another process raised an exception
+                               whose class this process cannot rebuild
+
+``SignalTimeout`` and ``RemoteError`` are also what ``send_robust`` returns as
+responses, so they carry enough to be read without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusUnavailable",
+    "BusignalError",
+    "ConfigurationError",
+    "RemoteError",
+    "SerializationError",
+    "SignalTimeout",
+]
+
+
+class BusignalError(Exception):
+    """The base of every error busignal raises."""
+
+
+class SerializationError(BusignalError, TypeError):
+    """A value cannot be encoded for the wire, or a payload is too large.
+
+    A ``TypeError`` too, because that is what ``json.dumps`` and msgpack raise
+    for the same mistake.
+    """
+
+
+class ConfigurationError(BusignalError, ValueError):
+    """A URL, option or signal cannot be used as given."""
+
+
+class BusUnavailable(BusignalError, ConnectionError):
+    """Redis could not be reached; nothing was sent."""
+
+
+class SignalTimeout(BusignalError, TimeoutError):
+    """Some services did not answer a send before its timeout.
+
+    The event is still queued for them and will be handled when a worker of
+    each service reads it.
+    """
+
+    def __init__(self, signal: str, services: list[str], timeout: float) -> None:
+        self.signal = signal
+        self.services = list(services)
+        self.timeout = timeout
+        names = ", ".join(repr(s) for s in self.services)
+        super().__init__(
+            f"signal {signal!r}: no answer from service(s) {names} within "
+            f"{timeout:g}s; the event stays queued for them. Start a "
+            f"'busignal worker --service NAME' for each, or raise the timeout "
+            f"with signal.using(timeout=...)"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.signal, self.services, self.timeout))
+
+
+class RemoteError(BusignalError):
+    """A receiver raised in another process, with a class not known here.
+
+    ``type_name`` is the remote class's ``module.QualName``, ``message`` its
+    ``str()`` and ``remote_traceback`` the formatted traceback from the worker.
+    Register the class with ``busignal.register_exception`` to get it back as
+    itself instead.
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.type_name, self.message, self.remote_traceback))
