@@ -78,7 +78,9 @@ class RemoteError(BusignalError):
     itself instead.
     """
 
-    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+    def __init__(
+        self, type_name: str, message: str, remote_traceback: str = ""
+    ) -> None:
         self.type_name = type_name
         self.message = message
         self.remote_traceback = remote_traceback

@@ -1,0 +1,46 @@
+"""busignal: Django's signal dispatcher, made distributed over Redis streams.
+
+Without a bus, ``Signal`` behaves exactly like ``django.dispatch.Signal``.
+With one (``busignal.configure(url=...)`` or ``BUSIGNAL_URL``), a named
+signal's ``send`` goes through a Redis stream to ``busignal worker``
+processes, and their receivers' results come back.
+"""
+
+from __future__ import annotations
+
+from busignal.bus import Bus, configure, get_bus
+from busignal.codec import register as register_codec
+from busignal.delivery import Delivery, current_delivery
+from busignal.errors import (
+    BusignalError,
+    BusUnavailable,
+    ConfigurationError,
+    RemoteError,
+    SerializationError,
+    SignalTimeout,
+)
+from busignal.remote import RemoteReceiver, register_exception
+from busignal.signal import Signal, receiver
+from busignal.view import SignalView
+
+__all__ = [
+    "Bus",
+    "BusUnavailable",
+    "BusignalError",
+    "ConfigurationError",
+    "Delivery",
+    "RemoteError",
+    "RemoteReceiver",
+    "SerializationError",
+    "Signal",
+    "SignalTimeout",
+    "SignalView",
+    "configure",
+    "current_delivery",
+    "get_bus",
+    "receiver",
+    "register_codec",
+    "register_exception",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,366 @@
+"""The bus: where distributed signals are sent and how replies come back.
+
+``Bus`` owns the Redis clients for one URL and namespace. ``configure()``
+sets the process's default bus; ``BUSIGNAL_URL`` (read once, by
+``Bus.from_env``) gives one when ``configure`` was not called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from busignal import envelope
+from busignal.envelope import Mode
+from busignal.errors import ConfigurationError, SerializationError
+from busignal.keys import Keys
+from busignal.names import sender_name
+from busignal.reply import Collector
+from busignal.signing import Signer, parse_secrets
+from busignal.transport import Transport
+
+__all__ = ["Bus", "BusConfig", "configure", "get_bus"]
+
+MiB = 1024 * 1024
+Response = tuple[object, object]
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    """Everything that configures a bus; see the README's configuration table."""
+
+    url: str
+    namespace: str = "busignal"
+    timeout: float = 10.0
+    secrets: tuple[str, ...] = ()
+    max_payload: int = MiB
+    connect_timeout: float = 2.0
+    socket_timeout: float = 5.0
+    reply_ttl: int = 60
+    stream_maxlen: int = 10_000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {self.timeout!r}")
+        if self.max_payload <= 0:
+            raise ConfigurationError(
+                f"max_payload must be positive, got {self.max_payload!r}"
+            )
+        if not self.namespace or any(c in self.namespace for c in "{} "):
+            raise ConfigurationError(
+                f"namespace must be non-empty, without braces or spaces: "
+                f"{self.namespace!r}"
+            )
+
+
+class Bus:
+    """A connection to one Redis (URL) and namespace, shared by signals.
+
+    Creating a bus does no I/O; clients connect on first use. A bus may be
+    used from many threads and event loops at once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "busignal",
+        secret: str | Sequence[str] | None = None,
+        **options: Any,
+    ) -> None:
+        secrets = (secret,) if isinstance(secret, str) else tuple(secret or ())
+        self.config = BusConfig(
+            url=url, namespace=namespace, secrets=secrets, **options
+        )
+        self.keys = Keys(self.config.namespace)
+        self.transport = Transport(
+            url,
+            connect_timeout=self.config.connect_timeout,
+            socket_timeout=self.config.socket_timeout,
+        )
+        self.signer = Signer(self.config.secrets) if self.config.secrets else None
+        self._lock = threading.Lock()
+        self._client: redis.Redis | None = None
+        self._blocking: redis.Redis | None = None
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, redis.asyncio.Redis
+        ] = weakref.WeakKeyDictionary()
+        # Streams last seen with at least one service, so the common send
+        # can wait for its first reply in the same round trip as the XADD.
+        self._has_services: dict[str, bool] = {}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
+        """The bus ``BUSIGNAL_URL`` (and ``BUSIGNAL_SECRET``) describe, if any."""
+        env = os.environ if environ is None else environ
+        url = env.get("BUSIGNAL_URL", "").strip()
+        if not url:
+            return None
+        secrets = parse_secrets(env.get("BUSIGNAL_SECRET", ""))
+        namespace = env.get("BUSIGNAL_NAMESPACE", "").strip() or "busignal"
+        return cls(url, namespace=namespace, secret=secrets or None)
+
+    def __repr__(self) -> str:
+        from busignal.transport import redact
+
+        return f"<Bus {redact(self.config.url)} namespace={self.config.namespace!r}>"
+
+    # -- clients ---------------------------------------------------------
+
+    @property
+    def client(self) -> redis.Redis:
+        """The sync client for plain (non-blocking) commands."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self.transport.sync_client()
+        return self._client
+
+    @property
+    def blocking_client(self) -> redis.Redis:
+        """The sync client whose reads may block (BLPOP); bounded by the command."""
+        if self._blocking is None:
+            with self._lock:
+                if self._blocking is None:
+                    self._blocking = self.transport.sync_client(socket_timeout=None)
+        return self._blocking
+
+    def async_client(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop (one per loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = self.transport.async_client(socket_timeout=None)
+            self._async[loop] = client
+        return client
+
+    def close(self) -> None:
+        """Close the sync clients' connections (async ones close with their loop)."""
+        for client in (self._client, self._blocking):
+            if client is not None:
+                client.close()
+        self._client = self._blocking = None
+
+    # -- encoding ----------------------------------------------------------
+
+    def _encode(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        mode: Mode,
+        timeout: float = 0.0,
+    ) -> tuple[str, dict[bytes, bytes], float]:
+        deadline = time.time() + timeout if timeout else 0.0
+        mid = envelope.new_message_id()
+        _, fields = envelope.encode(
+            signal=signal,
+            sender=sender_name(sender),
+            kwargs=kwargs,
+            mode=mode,
+            reply_to=self.keys.reply(mid) if mode is not Mode.PUBLISH else "",
+            deadline=deadline,
+            message_id=mid,
+            signer=self.signer,
+            max_size=self.config.max_payload,
+        )
+        return mid, fields, deadline
+
+    def _collector(
+        self,
+        signal: str,
+        groups: list[Any],
+        timeout: float,
+        mode: Mode,
+        find_receiver: Callable[[str], Callable[..., object] | None],
+    ) -> Collector:
+        services = sorted(
+            g["name"].decode() if isinstance(g["name"], bytes) else str(g["name"])
+            for g in groups
+        )
+        self._has_services[self.keys.events(signal)] = bool(services)
+        return Collector(
+            signal=signal,
+            services=services,
+            timeout=timeout,
+            fail_fast=mode is Mode.SEND,
+            find_receiver=find_receiver,
+        )
+
+    # -- sync ---------------------------------------------------------------
+
+    def send(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        *,
+        robust: bool,
+        timeout: float | None,
+        find_receiver: Callable[[str], Callable[..., object] | None],
+    ) -> list[Response]:
+        """Send one event and collect every service's reply (see Signal.send)."""
+        timeout = timeout or self.config.timeout
+        mode = Mode.SEND_ROBUST if robust else Mode.SEND
+        mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
+        stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
+        wait_now = self._has_services.get(stream, True)
+        with self.transport.errors():
+            pipe = self.blocking_client.pipeline(transaction=False)
+            pipe.xadd(stream, fields)  # type: ignore[arg-type]  # bytes fields are fine
+            pipe.xinfo_groups(stream)
+            if wait_now:
+                pipe.blpop([reply_key], timeout=timeout)
+            answers = pipe.execute()
+            collector = self._collector(
+                signal, answers[1], timeout, mode, find_receiver
+            )
+            if wait_now and answers[2] is not None:
+                collector.add(answers[2][1])
+            while not collector.done:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    break
+                popped: Any = self.blocking_client.blpop([reply_key], timeout=remaining)
+                if popped is None:
+                    break
+                collector.add(popped[1])
+        return collector.results()
+
+    def publish(self, signal: str, sender: object, kwargs: Mapping[str, object]) -> str:
+        """Append one event to the signal's stream; return its entry id."""
+        _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
+        with self.transport.errors():
+            entry_id = self.client.xadd(self.keys.events(signal), fields)  # type: ignore[arg-type]  # bytes fields are fine
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def _encode_many(
+        self, signal: str, sender: object, batch: Iterable[Mapping[str, object]]
+    ) -> list[dict[bytes, bytes]]:
+        encoded = []
+        for index, kwargs in enumerate(batch):
+            try:
+                encoded.append(self._encode(signal, sender, kwargs, Mode.PUBLISH)[1])
+            except SerializationError as exc:
+                raise SerializationError(f"batch item {index}: {exc}") from exc
+        return encoded
+
+    def publish_many(
+        self, signal: str, sender: object, batch: Iterable[Mapping[str, object]]
+    ) -> list[str]:
+        """Append many events in one round trip; nothing is written if one is bad."""
+        encoded = self._encode_many(signal, sender, batch)
+        if not encoded:
+            return []
+        stream = self.keys.events(signal)
+        with self.transport.errors():
+            pipe = self.client.pipeline(transaction=False)
+            for fields in encoded:
+                pipe.xadd(stream, fields)  # type: ignore[arg-type]  # bytes fields are fine
+            ids = pipe.execute()
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    # -- async --------------------------------------------------------------
+
+    async def asend(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        *,
+        robust: bool,
+        timeout: float | None,  # noqa: ASYNC109 - Redis enforces it (BLPOP timeout)
+        find_receiver: Callable[[str], Callable[..., object] | None],
+    ) -> list[Response]:
+        """The coroutine form of ``send``, on redis.asyncio."""
+        timeout = timeout or self.config.timeout
+        mode = Mode.SEND_ROBUST if robust else Mode.SEND
+        mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
+        stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
+        wait_now = self._has_services.get(stream, True)
+        client: Any = self.async_client()
+        with self.transport.errors():
+            pipe = client.pipeline(transaction=False)
+            pipe.xadd(stream, fields)
+            pipe.xinfo_groups(stream)
+            if wait_now:
+                pipe.blpop([reply_key], timeout=timeout)
+            answers = await pipe.execute()
+            collector = self._collector(
+                signal, answers[1], timeout, mode, find_receiver
+            )
+            if wait_now and answers[2] is not None:
+                collector.add(answers[2][1])
+            while not collector.done:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    break
+                popped = await client.blpop([reply_key], timeout=remaining)
+                if popped is None:
+                    break
+                collector.add(popped[1])
+        return collector.results()
+
+    async def apublish(
+        self, signal: str, sender: object, kwargs: Mapping[str, object]
+    ) -> str:
+        """The coroutine form of ``publish``."""
+        _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
+        with self.transport.errors():
+            entry_id = await self.async_client().xadd(self.keys.events(signal), fields)  # type: ignore[arg-type]  # bytes fields are fine
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+_default: Bus | None = None
+_default_from_env = True
+_default_lock = threading.Lock()
+
+
+def configure(url: str | None = None, **options: Any) -> Bus | None:
+    """Set (or with no URL, clear) the process's default bus and return it.
+
+    Named signals without a bus of their own are distributed over the
+    default bus. ``configure()`` with no URL makes every signal in-process
+    again and stops ``BUSIGNAL_URL`` from being read.
+    """
+    global _default, _default_from_env
+    with _default_lock:
+        old = _default
+        _default = Bus(url, **options) if url else None
+        _default_from_env = False
+    if old is not None:
+        old.close()
+    return _default
+
+
+def get_bus() -> Bus | None:
+    """The default bus: the configured one, else the one BUSIGNAL_URL names."""
+    global _default, _default_from_env
+    if _default_from_env:
+        with _default_lock:
+            if _default_from_env:
+                _default = Bus.from_env()
+                _default_from_env = False
+    return _default
+
+
+def reset_default() -> None:
+    """Forget the default bus so that BUSIGNAL_URL is read again (for tests)."""
+    global _default, _default_from_env
+    with _default_lock:
+        _default, _default_from_env = None, True
+
+
+def with_options(bus: Bus, **changes: Any) -> BusConfig:
+    """A copy of a bus's config with some options changed."""
+    return replace(bus.config, **changes)

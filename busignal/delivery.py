@@ -1,0 +1,141 @@
+"""Running one delivery's receivers inside a worker.
+
+A *delivery* is an envelope as a worker read it: which stream entry, which
+service, which attempt. Receivers can read it from ``current_delivery`` to
+make their side effects idempotent (the message id is the same on every
+attempt, also after a dead-letter replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+from busignal.envelope import Envelope, Mode
+from busignal.reply import Outcome
+
+if TYPE_CHECKING:
+    from busignal.routes import Match
+
+__all__ = ["Delivery", "Job", "current_delivery"]
+
+logger = logging.getLogger("busignal.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where an envelope came from, as the worker running it sees it."""
+
+    message_id: str
+    entry_id: str
+    signal: str
+    service: str
+    attempt: int
+
+
+current_delivery: ContextVar[Delivery | None] = ContextVar(
+    "busignal_current_delivery", default=None
+)
+
+
+@dataclass(slots=True)
+class Job:
+    """One delivery's receivers and what they did.
+
+    Sync receivers run first, in connection order (in a worker thread), then
+    async receivers concurrently on the loop, as Django's ``send`` does.
+    ``send`` (fail-fast) stops at the first error; ``send_robust`` and
+    ``publish`` run every receiver.
+    """
+
+    stream: str
+    entry_id: str
+    fields: dict[bytes, bytes]
+    envelope: Envelope
+    delivery: Delivery
+    registrations: Sequence[Match]
+    sender: object
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def fail_fast(self) -> bool:
+        return self.envelope.mode is Mode.SEND
+
+    @property
+    def failed(self) -> bool:
+        return any(o.error is not None for o in self.outcomes)
+
+    @property
+    def has_async(self) -> bool:
+        return any(r.is_async for _, r in self.registrations)
+
+    def _record_error(self, receiver_id: str, exc: BaseException) -> None:
+        self.outcomes.append(Outcome(receiver_id, error=exc))
+        logger.warning(
+            "receiver %s raised %s for signal %s (message %s, service %s)",
+            receiver_id,
+            type(exc).__name__,
+            self.envelope.signal,
+            self.envelope.message_id,
+            self.delivery.service,
+            exc_info=exc,
+        )
+
+    def run_sync(self) -> None:
+        """Run the sync receivers in order; call from a worker thread."""
+        token = current_delivery.set(self.delivery)
+        try:
+            kwargs = self.envelope.kwargs
+            for signal, reg in self.registrations:
+                if reg.is_async:
+                    continue
+                try:
+                    value = reg.receiver(signal=signal, sender=self.sender, **kwargs)
+                except Exception as exc:
+                    self._record_error(reg.receiver_id, exc)
+                    if self.fail_fast:
+                        return
+                else:
+                    self.outcomes.append(Outcome(reg.receiver_id, value))
+        finally:
+            current_delivery.reset(token)
+
+    async def run_async(self) -> None:
+        """Run the async receivers concurrently, after the sync ones."""
+        if self.fail_fast and self.failed:
+            return
+        regs = [(s, r) for s, r in self.registrations if r.is_async]
+        if not regs:
+            return
+        token = current_delivery.set(self.delivery)
+        try:
+            kwargs = self.envelope.kwargs
+            results = await asyncio.gather(
+                *(
+                    cast(
+                        "Awaitable[object]",
+                        r.receiver(signal=s, sender=self.sender, **kwargs),
+                    )
+                    for s, r in regs
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            current_delivery.reset(token)
+        for (_, reg), result in zip(regs, results, strict=True):
+            if isinstance(result, Exception):
+                self._record_error(reg.receiver_id, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self.outcomes.append(Outcome(reg.receiver_id, result))
+
+
+def run_chunk(jobs: Sequence[Job]) -> None:
+    """Run the sync part of several jobs in one thread hop."""
+    for job in jobs:
+        job.run_sync()

@@ -1,0 +1,176 @@
+"""The wire format of one event (an envelope) and of one service's reply.
+
+A stream entry has the fields ``v`` (wire version), ``b`` (the msgpack body)
+and, when the bus has a secret, ``h`` (HMAC-SHA256 of the signal name and
+the body). The body is one msgpack array::
+
+    [message_id, signal, sender, mode, reply_to, deadline, trace, kwargs]
+
+The kwargs are last so the body is the packed header with the separately
+packed kwargs appended: path-aware encoding errors and no second copy.
+A reply is ``[service, worker, [[receiver_id, ok, value_or_error], ...]]``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import msgpack
+
+from busignal import codec
+from busignal.errors import SerializationError
+from busignal.signing import Signer
+
+__all__ = [
+    "WIRE_VERSION",
+    "BadEntry",
+    "Envelope",
+    "Mode",
+    "decode",
+    "encode",
+]
+
+WIRE_VERSION = b"1"
+_FIELD_VERSION = b"v"
+_FIELD_BODY = b"b"
+_FIELD_MAC = b"h"
+_BODY_LENGTH = 8
+
+
+class Mode(IntEnum):
+    """How the caller collects results: it tells the worker whether to stop early."""
+
+    PUBLISH = 0
+    SEND = 1
+    SEND_ROBUST = 2
+
+
+class BadEntry(Exception):
+    """A stream entry that cannot be trusted or read; it goes to the dead letters."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event as sent: what a worker needs to run the receivers and reply."""
+
+    message_id: str
+    signal: str
+    sender: str
+    mode: Mode
+    reply_to: str
+    deadline: float
+    trace: str
+    kwargs: dict[str, Any]
+
+    def expired(self, now: float | None = None) -> bool:
+        """True once nobody waits for the reply any more (publish never expires)."""
+        if not self.deadline:
+            return False
+        return (time.time() if now is None else now) > self.deadline
+
+
+def new_message_id() -> str:
+    """A fresh message id: unique across processes, cheap to make."""
+    return uuid.uuid4().hex
+
+
+def encode(
+    *,
+    signal: str,
+    sender: str,
+    kwargs: Mapping[str, object],
+    mode: Mode,
+    reply_to: str = "",
+    deadline: float = 0.0,
+    trace: str = "",
+    message_id: str | None = None,
+    signer: Signer | None = None,
+    max_size: int,
+) -> tuple[str, dict[bytes, bytes]]:
+    """Encode one event into stream fields; returns ``(message_id, fields)``.
+
+    Raises SerializationError, naming the kwarg, before any I/O, and when the
+    body exceeds ``max_size`` bytes.
+    """
+    mid = message_id or new_message_id()
+    packed_kwargs = codec.dumps_kwargs(kwargs)
+    head = msgpack.packb([mid, signal, sender, int(mode), reply_to, deadline, trace])
+    body = b"\x98" + head[1:] + packed_kwargs
+    if len(body) > max_size:
+        raise SerializationError(
+            f"signal {signal!r}: the encoded event is {len(body)} bytes, over the "
+            f"{max_size}-byte limit; send identifiers instead of large values, "
+            f"or raise max_payload in busignal.configure()"
+        )
+    fields = {_FIELD_VERSION: WIRE_VERSION, _FIELD_BODY: body}
+    if signer is not None:
+        fields[_FIELD_MAC] = signer.sign(signal.encode(), body)
+    return mid, fields
+
+
+def _check_body(data: Any) -> None:
+    if not (isinstance(data, list) and len(data) == _BODY_LENGTH):
+        raise BadEntry(f"body is not an array of {_BODY_LENGTH} items")
+    kinds: tuple[type | tuple[type, ...], ...] = (
+        str, str, str, int, str, (int, float), str, dict
+    )  # fmt: skip
+    for index, (item, kind) in enumerate(zip(data, kinds, strict=True)):
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise BadEntry(f"body item {index} has type {type(item).__name__}")
+    if data[3] not in (0, 1, 2):
+        raise BadEntry(f"unknown mode {data[3]!r}")
+    if not all(isinstance(key, str) for key in data[7]):
+        raise BadEntry("kwargs has a key that is not a string")
+
+
+def decode(
+    fields: Mapping[bytes, bytes],
+    *,
+    signal: str,
+    signer: Signer | None,
+    max_size: int,
+) -> Envelope:
+    """Check and decode stream fields read from ``signal``'s stream.
+
+    The signature is checked before anything is unpacked. Raises BadEntry
+    with the reason for anything malformed, forged, unsigned (when a secret
+    is set) or sitting on another signal's stream.
+    """
+    version = fields.get(_FIELD_VERSION)
+    if version != WIRE_VERSION:
+        raise BadEntry(f"unknown wire version {version!r}")
+    body = fields.get(_FIELD_BODY)
+    if body is None:
+        raise BadEntry("missing field 'b'")
+    if len(body) > max_size:
+        raise BadEntry(f"body of {len(body)} bytes is over the {max_size}-byte limit")
+    if signer is not None:
+        mac = fields.get(_FIELD_MAC)
+        if mac is None:
+            raise BadEntry("unsigned entry (a secret is configured)")
+        if not signer.verify(mac, signal.encode(), body):
+            raise BadEntry("bad signature")
+    try:
+        data = codec.loads(body)
+    except codec.DecodeError as exc:
+        raise BadEntry(f"undecodable body: {exc}") from exc
+    _check_body(data)
+    if data[1] != signal:
+        raise BadEntry(
+            f"entry names signal {data[1]!r} but sits on {signal!r}'s stream"
+        )
+    return Envelope(
+        message_id=data[0],
+        signal=data[1],
+        sender=data[2],
+        mode=Mode(data[3]),
+        reply_to=data[4],
+        deadline=float(data[5]),
+        trace=data[6],
+        kwargs=data[7],
+    )

@@ -1,0 +1,87 @@
+"""Which receivers of this process serve which signal streams.
+
+A worker serves every named signal that has receivers in its process (or
+the ones it was told to). Several ``Signal`` objects may share a name; their
+receivers run in the order each signal has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from busignal.keys import Keys
+
+if TYPE_CHECKING:
+    from busignal.signal import Registration, Signal
+
+__all__ = ["Route", "Routes"]
+
+Match = tuple["Signal", "Registration"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The signals of one name in this process."""
+
+    name: str
+    signals: tuple[Signal, ...]
+
+    def match(self, sender: str, *, broadcast: bool) -> tuple[list[Match], object]:
+        """Receivers for events from ``sender``, and the sender object to pass.
+
+        The sender object is the one a receiver was connected with when its
+        name matches, else the name itself (``None`` for the empty name).
+        """
+        matches: list[Match] = []
+        sender_object: object = sender or None
+        for signal in self.signals:
+            for reg in signal.live_registrations(sender):
+                if reg.broadcast is broadcast:
+                    matches.append((signal, reg))
+                if reg.sender is not None and reg.sender_name == sender:
+                    sender_object = reg.sender
+        return matches, sender_object
+
+
+class Routes:
+    """The routes of the named signals a worker serves, found once at start."""
+
+    def __init__(self, only: Iterable[str] | None = None) -> None:
+        self._only = None if only is None else frozenset(only)
+        self._routes: dict[str, Route] | None = None
+
+    def _all(self) -> dict[str, Route]:
+        if self._routes is None:
+            from busignal.signal import named_signals
+
+            self._routes = {
+                name: Route(name, tuple(signals))
+                for name, signals in sorted(named_signals().items())
+                if self._only is None or name in self._only
+            }
+        return self._routes
+
+    def _names(self, *, broadcast: bool) -> list[str]:
+        return [
+            name
+            for name, route in self._all().items()
+            if any(
+                reg.broadcast is broadcast
+                for signal in route.signals
+                for reg in signal.live_registrations()
+            )
+        ]
+
+    def streams(self, keys: Keys) -> list[str]:
+        """Event streams this worker's service consumes as a consumer group."""
+        return [keys.events(name) for name in self._names(broadcast=False)]
+
+    def broadcast_streams(self, keys: Keys) -> list[str]:
+        """Event streams every worker process reads for its broadcast receivers."""
+        return [keys.events(name) for name in self._names(broadcast=True)]
+
+    def route(self, name: str) -> Route:
+        """The route of a signal name; empty when this process has none."""
+        return self._all().get(name) or Route(name, ())

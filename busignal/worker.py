@@ -1,0 +1,488 @@
+"""The worker runtime: read events, run receivers, reply and acknowledge.
+
+One ``Worker`` is one consumer of one service (consumer group). It reads
+every stream its process's receivers need in one XREADGROUP, runs sync
+receivers in a thread pool and async ones on its loop, and posts the
+batch's replies, dead letters and acks in one pipeline. Liveness
+(heartbeats, leases, reclaiming a dead worker's entries) is in
+``busignal.liveness``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import random
+import signal as signals
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from busignal import envelope
+from busignal.bus import Bus
+from busignal.delivery import Delivery, Job, run_chunk
+from busignal.envelope import BadEntry, Mode
+from busignal.errors import ConfigurationError
+from busignal.liveness import Liveness
+from busignal.reply import encode_reply
+from busignal.routes import Routes
+from busignal.transport import CONNECTION_ERRORS
+
+__all__ = ["Worker", "WorkerConfig"]
+
+logger = logging.getLogger("busignal.worker")
+
+Entry = tuple[str, str, dict[bytes, bytes], int]  # stream, entry id, fields, attempt
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How one worker process serves its service."""
+
+    service: str
+    concurrency: int = 8
+    batch: int = 100
+    block_ms: int = 1000
+    heartbeat_interval: float = 2.0
+    min_idle_ms: int = 30_000
+    retry_delay_ms: int = 2_000
+    max_deliveries: int = 5
+    grace: float = 30.0
+    consumer: str | None = None
+    dead_maxlen: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not self.service or any(c in self.service for c in " {}"):
+            raise ConfigurationError(f"invalid service name {self.service!r}")
+        if self.concurrency < 1 or self.batch < 1 or self.max_deliveries < 1:
+            raise ConfigurationError(
+                "concurrency, batch and max_deliveries must be at least 1"
+            )
+
+
+def default_consumer_name(service: str) -> str:
+    """A consumer name unique to this process: service, host, pid, random."""
+    return f"{service}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Serves one service's receivers from the streams of a bus.
+
+    ``run()`` takes over the process (signal handlers, event loop);
+    ``serve()`` is the coroutine, and ``serve(burst=True)`` drains what is
+    queued and returns, for tests.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        config: WorkerConfig,
+        *,
+        signals_to_serve: Iterable[str] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.config = config
+        self.keys = bus.keys
+        self.consumer = config.consumer or default_consumer_name(config.service)
+        self.routes = Routes(signals_to_serve)
+        self._stopping = asyncio.Event()
+        self._executor: ThreadPoolExecutor | None = None
+        # redis-py types replies as unions of sync and async shapes; the
+        # worker parses replies itself, so its client is typed loosely.
+        self._client: Any = None
+        self._liveness: Liveness | None = None
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
+        #: Set once the worker has joined its groups and announced itself.
+        self.ready = threading.Event()
+        self.handled = 0
+
+    # -- lifecycle --------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop reading; what is in hand is finished and acknowledged.
+
+        Safe to call from any thread.
+        """
+        loop = self._loop_ref
+        if loop is None or loop.is_closed():
+            self._stopping.set()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._stopping.set()
+        else:
+            loop.call_soon_threadsafe(self._stopping.set)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> int:
+        """Serve until SIGTERM or SIGINT; return the process exit code."""
+        return asyncio.run(self._run_with_signals())
+
+    async def _run_with_signals(self) -> int:
+        loop = asyncio.get_running_loop()
+        deadline: list[asyncio.TimerHandle] = []
+
+        def on_signal(signum: int) -> None:
+            if self.stopping:
+                logger.warning("second %s: exiting now", signals.Signals(signum).name)
+                os._exit(1)
+            logger.info(
+                "%s: finishing what is in hand (grace %.0fs)",
+                signals.Signals(signum).name,
+                self.config.grace,
+            )
+            self.stop()
+            deadline.append(loop.call_later(self.config.grace, os._exit, 1))
+
+        for signum in (signals.SIGTERM, signals.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        await self.serve()
+        return 0
+
+    async def serve(self, *, burst: bool = False) -> None:
+        """Read and handle events until stopped (or, in burst mode, drained)."""
+        self._stopping = asyncio.Event()
+        self._loop_ref = asyncio.get_running_loop()
+        if not self.routes.streams(self.keys) and not self.routes.broadcast_streams(
+            self.keys
+        ):
+            raise ConfigurationError(
+                "this worker has no receivers: import the modules that connect "
+                "them (with @receiver) before starting it"
+            )
+        block_s = self.config.block_ms / 1000
+        self._client = self.bus.transport.async_client(
+            socket_timeout=block_s + self.bus.config.socket_timeout
+        )
+        self._executor = ThreadPoolExecutor(
+            self.config.concurrency, thread_name_prefix="busignal-receiver"
+        )
+        liveness = self._liveness = Liveness(self, self._client)
+        broadcast: asyncio.Task[None] | None = None
+        try:
+            await self._with_backoff(self._join_groups)
+            await liveness.start(burst=burst)
+            self.ready.set()
+            if not burst and self.routes.broadcast_streams(self.keys):
+                broadcast = asyncio.create_task(self._broadcast())
+            await self._loop(liveness, burst)
+        finally:
+            if broadcast is not None:
+                broadcast.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await broadcast
+            await liveness.stop()
+            self._executor.shutdown(wait=True)
+            await self._client.aclose()
+
+    async def _loop(self, liveness: Liveness, burst: bool) -> None:
+        backlog = True  # first read our own pending entries (a restart)
+        while not self.stopping:
+            try:
+                entries = await self._read(backlog, burst)
+                entries += await liveness.reclaim()
+            except CONNECTION_ERRORS as exc:
+                await self._pause(exc)
+                continue
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning("consumer group vanished (%s); recreating it", exc)
+                await self._with_backoff(lambda: self._join_groups(start="0"))
+                continue
+            if entries:
+                await self.handle(entries)
+            elif backlog:
+                backlog = False
+            elif burst and not liveness.has_retries():
+                return
+
+    async def _pause(self, exc: BaseException) -> None:
+        delay = min(5.0, 0.1 * 2 ** random.uniform(0, 5))
+        logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
+        await asyncio.sleep(delay)
+
+    async def _with_backoff(self, action: Any) -> None:
+        """Run ``action`` until it gets through, with jittered backoff."""
+        delay = 0.1
+        while True:
+            try:
+                await action()
+                return
+            except CONNECTION_ERRORS as exc:
+                if self.stopping and delay > 2:
+                    raise
+                logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 5.0)
+
+    async def _join_groups(self, start: str = "$") -> None:
+        assert self._client is not None
+        for stream in self.routes.streams(self.keys):
+            try:
+                await self._client.xgroup_create(
+                    stream, self.config.service, id=start, mkstream=True
+                )
+                logger.info("service %s joined %s", self.config.service, stream)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _broadcast(self) -> None:
+        """Run broadcast receivers on every event, in every worker process.
+
+        Read without a consumer group from where the streams were at start:
+        broadcast receivers keep process-local state (caches), so a process
+        that was not running has nothing to catch up on. Their results are
+        logged, not replied.
+        """
+        client: Any = self.bus.transport.async_client(
+            socket_timeout=self.config.block_ms / 1000 + self.bus.config.socket_timeout
+        )
+        positions: dict[str, str] = {}
+        try:
+            for stream in self.routes.broadcast_streams(self.keys):
+                last = await client.xrevrange(stream, count=1)
+                positions[stream] = _text(last[0][0]) if last else "0-0"
+            while not self.stopping:
+                try:
+                    response = await client.xread(
+                        positions, count=self.config.batch, block=self.config.block_ms
+                    )
+                except CONNECTION_ERRORS as exc:
+                    await self._pause(exc)
+                    continue
+                jobs = []
+                for stream, items in response or []:
+                    for entry_id, fields in items:
+                        positions[_text(stream)] = _text(entry_id)
+                        job = self._broadcast_job(
+                            (_text(stream), _text(entry_id), fields, 1)
+                        )
+                        if job is not None:
+                            jobs.append(job)
+                await self._run(jobs)
+        finally:
+            await client.aclose()
+
+    def _broadcast_job(self, entry: Entry) -> Job | None:
+        stream, entry_id, fields, _ = entry
+        signal_name = self.keys.signal_of(stream)
+        try:
+            env = self._decode(fields, signal_name)
+        except BadEntry as exc:
+            logger.error(
+                "broadcast: ignoring entry %s of %s: %s", entry_id, stream, exc
+            )
+            return None
+        regs, sender = self.routes.route(signal_name).match(env.sender, broadcast=True)
+        if not regs:
+            return None
+        env = dataclasses.replace(env, mode=Mode.PUBLISH)
+        delivery = Delivery(env.message_id, entry_id, signal_name, "", 1)
+        return Job(stream, entry_id, fields, env, delivery, regs, sender)
+
+    def _decode(
+        self, fields: dict[bytes, bytes], signal_name: str
+    ) -> envelope.Envelope:
+        return envelope.decode(
+            fields,
+            signal=signal_name,
+            signer=self.bus.signer,
+            max_size=self.bus.config.max_payload,
+        )
+
+    # -- reading ------------------------------------------------------------
+
+    async def _read(self, backlog: bool, burst: bool) -> list[Entry]:
+        assert self._client is not None
+        streams = self.routes.streams(self.keys)
+        if not streams:
+            await asyncio.sleep(self.config.block_ms / 1000)
+            return []
+        start = "0" if backlog else ">"
+        block = None if (backlog or burst) else self.config.block_ms
+        response = await self._client.xreadgroup(
+            self.config.service,
+            self.consumer,
+            dict.fromkeys(streams, start),
+            count=self.config.batch,
+            block=block,
+        )
+        return [
+            (_text(stream), _text(entry_id), fields, 0 if backlog else 1)
+            for stream, items in response or []
+            for entry_id, fields in items
+            if fields  # an id whose entry was trimmed away has no fields
+        ]
+
+    # -- handling -------------------------------------------------------------
+
+    def _job(self, entry: Entry) -> Job | None:
+        """Decode an entry into a job; None when it is not for this service."""
+        stream, entry_id, fields, attempt = entry
+        target = fields.get(FIELD_SERVICE)
+        if (
+            target is not None
+            and target.decode(errors="replace") != self.config.service
+        ):
+            return None  # a dead-letter replay meant for another service
+        signal_name = self.keys.signal_of(stream)
+        env = self._decode(fields, signal_name)
+        if attempt > self.config.max_deliveries:
+            raise BadEntry(
+                f"delivered {attempt - 1} times without being acknowledged "
+                f"(max_deliveries={self.config.max_deliveries}); a worker died "
+                f"or stalled while running it each time"
+            )
+        regs, sender = self.routes.route(signal_name).match(env.sender, broadcast=False)
+        delivery = Delivery(
+            env.message_id, entry_id, signal_name, self.config.service, max(attempt, 1)
+        )
+        return Job(stream, entry_id, fields, env, delivery, regs, sender)
+
+    async def handle(self, entries: Sequence[Entry]) -> None:
+        """Run a batch of entries and post replies, dead letters and acks at once."""
+        assert self._liveness is not None
+        pipe = Batch()
+        jobs: list[Job] = []
+        for entry in entries:
+            stream, entry_id, _, _ = entry
+            try:
+                job = self._job(entry)
+            except BadEntry as exc:
+                logger.error("dead-lettering entry %s of %s: %s", entry_id, stream, exc)
+                self._dead_letter(pipe, entry, str(exc))
+                continue
+            if job is None:
+                pipe.xack(stream, self.config.service, entry_id)
+            else:
+                jobs.append(job)
+        in_flight = self._liveness.in_flight
+        started = time.time()
+        for job in jobs:
+            in_flight[(job.stream, job.entry_id)] = started
+        try:
+            await self._run(jobs)
+            for job in jobs:
+                self._settle(pipe, job)
+            if pipe.commands:
+                await self._with_backoff(lambda: pipe.execute(self._client))
+        finally:
+            for job in jobs:
+                in_flight.pop((job.stream, job.entry_id), None)
+        self.handled += len(jobs)
+
+    async def _run(self, jobs: list[Job]) -> None:
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        sync_jobs = [j for j in jobs if not j.has_async]
+        width = min(self.config.concurrency, len(sync_jobs)) or 1
+        chunks = [sync_jobs[i::width] for i in range(width) if sync_jobs[i::width]]
+        waits: list[Awaitable[None]] = [
+            loop.run_in_executor(self._executor, run_chunk, c) for c in chunks
+        ]
+        waits += [self._run_mixed(j) for j in jobs if j.has_async]
+        await asyncio.gather(*waits)
+
+    async def _run_mixed(self, job: Job) -> None:
+        assert self._executor is not None
+        if any(not reg.is_async for _, reg in job.registrations):
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, job.run_sync)
+        await job.run_async()
+
+    def _settle(self, pipe: Batch, job: Job) -> None:
+        """Reply and ack; or retry / dead-letter a failure nobody was told of."""
+        assert self._liveness is not None
+        env = job.envelope
+        waiting = env.mode is not Mode.PUBLISH and not env.expired()
+        if waiting:
+            reply = encode_reply(self.config.service, self.consumer, job.outcomes)
+            pipe.rpush(env.reply_to, reply)
+            pipe.expire(env.reply_to, self.bus.config.reply_ttl)
+        elif job.failed:
+            attempt = job.delivery.attempt
+            if attempt < self.config.max_deliveries:
+                self._liveness.schedule_retry(job.stream, job.entry_id, attempt)
+                return
+            error = next(o.error for o in job.outcomes if o.error is not None)
+            reason = f"receiver failed {attempt} times; last error: {error!r}"
+            logger.error(
+                "dead-lettering %s of %s: %s", job.entry_id, job.stream, reason
+            )
+            self._dead_letter(
+                pipe, (job.stream, job.entry_id, job.fields, attempt), reason
+            )
+            return
+        pipe.xack(job.stream, self.config.service, job.entry_id)
+
+    def _dead_letter(self, pipe: Batch, entry: Entry, reason: str) -> None:
+        """Move an entry to its signal's dead-letter stream, in the ack's batch."""
+        stream, entry_id, fields, attempt = entry
+        try:
+            dead = self.keys.dead(self.keys.signal_of(stream))
+        except ValueError:
+            dead = stream + ":dead"
+        record = {k: v for k, v in fields.items() if k in ORIGINAL_FIELDS}
+        record.update(
+            {
+                b"reason": reason.encode(),
+                b"entry": entry_id.encode(),
+                b"service": self.config.service.encode(),
+                b"worker": self.consumer.encode(),
+                b"attempts": str(attempt).encode(),
+                b"at": repr(time.time()).encode(),
+            }
+        )
+        pipe.xadd(dead, record, maxlen=self.config.dead_maxlen, approximate=True)
+        pipe.xack(stream, self.config.service, entry_id)
+
+
+class Batch:
+    """Commands to send in one round trip, replayable if the connection drops.
+
+    A redis-py pipeline forgets its commands once executed, so a reply and
+    ack batch that failed half-way could not be sent again; this can.
+    """
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.commands.append((name, args, kwargs))
+
+        return record
+
+    async def execute(self, client: Any) -> None:
+        assert client is not None
+        pipe = client.pipeline(transaction=False)
+        for name, args, kwargs in self.commands:
+            getattr(pipe, name)(*args, **kwargs)
+        await pipe.execute()
+
+
+FIELD_SERVICE = b"s"
+ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s"))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
