@@ -19,7 +19,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from busignal import envelope
+from busignal import envelope, tracing
 from busignal.envelope import Mode
 from busignal.errors import ConfigurationError, SerializationError
 from busignal.keys import Keys
@@ -170,6 +170,7 @@ class Bus:
             mode=mode,
             reply_to=self.keys.reply(mid) if mode is not Mode.PUBLISH else "",
             deadline=deadline,
+            trace=tracing.outgoing(),
             message_id=mid,
             signer=self.signer,
             max_size=self.config.max_payload,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 from busignal.envelope import Envelope, Mode
 from busignal.reply import Outcome
+from busignal.tracing import traceparent
 
 if TYPE_CHECKING:
     from busignal.routes import Match
@@ -35,6 +37,7 @@ class Delivery:
     signal: str
     service: str
     attempt: int
+    trace: str = ""
 
 
 current_delivery: ContextVar[Delivery | None] = ContextVar(
@@ -73,35 +76,46 @@ class Job:
     def has_async(self) -> bool:
         return any(r.is_async for _, r in self.registrations)
 
-    def _record_error(self, receiver_id: str, exc: BaseException) -> None:
-        self.outcomes.append(Outcome(receiver_id, error=exc))
-        logger.warning(
+    def _record_error(
+        self, receiver_id: str, exc: BaseException, started: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.outcomes.append(Outcome(receiver_id, None, exc, seconds))
+        # With a caller waiting the error goes back to it; otherwise this log
+        # line (with the traceback) is where it is seen.
+        unseen = self.envelope.mode is Mode.PUBLISH
+        logger.log(
+            logging.WARNING if unseen else logging.INFO,
             "receiver %s raised %s for signal %s (message %s, service %s)",
             receiver_id,
             type(exc).__name__,
             self.envelope.signal,
             self.envelope.message_id,
             self.delivery.service,
-            exc_info=exc,
+            exc_info=exc if unseen else None,
         )
 
     def run_sync(self) -> None:
         """Run the sync receivers in order; call from a worker thread."""
         token = current_delivery.set(self.delivery)
+        trace = traceparent.set(self.delivery.trace)
         try:
             kwargs = self.envelope.kwargs
             for signal, reg in self.registrations:
                 if reg.is_async:
                     continue
+                started = time.perf_counter()
                 try:
                     value = reg.receiver(signal=signal, sender=self.sender, **kwargs)
                 except Exception as exc:
-                    self._record_error(reg.receiver_id, exc)
+                    self._record_error(reg.receiver_id, exc, started)
                     if self.fail_fast:
                         return
                 else:
-                    self.outcomes.append(Outcome(reg.receiver_id, value))
+                    seconds = time.perf_counter() - started
+                    self.outcomes.append(Outcome(reg.receiver_id, value, None, seconds))
         finally:
+            traceparent.reset(trace)
             current_delivery.reset(token)
 
     async def run_async(self) -> None:
@@ -112,27 +126,39 @@ class Job:
         if not regs:
             return
         token = current_delivery.set(self.delivery)
+        trace = traceparent.set(self.delivery.trace)
+        started = time.perf_counter()
         try:
             kwargs = self.envelope.kwargs
             results = await asyncio.gather(
                 *(
-                    cast(
-                        "Awaitable[object]",
-                        r.receiver(signal=s, sender=self.sender, **kwargs),
+                    _timed(
+                        cast(
+                            "Awaitable[object]",
+                            r.receiver(signal=s, sender=self.sender, **kwargs),
+                        )
                     )
                     for s, r in regs
                 ),
                 return_exceptions=True,
             )
         finally:
+            traceparent.reset(trace)
             current_delivery.reset(token)
         for (_, reg), result in zip(regs, results, strict=True):
             if isinstance(result, Exception):
-                self._record_error(reg.receiver_id, result)
+                self._record_error(reg.receiver_id, result, started)
             elif isinstance(result, BaseException):
                 raise result
             else:
-                self.outcomes.append(Outcome(reg.receiver_id, result))
+                value, seconds = result
+                self.outcomes.append(Outcome(reg.receiver_id, value, None, seconds))
+
+
+async def _timed(awaitable: Awaitable[object]) -> tuple[object, float]:
+    started = time.perf_counter()
+    value = await awaitable
+    return value, time.perf_counter() - started
 
 
 def run_chunk(jobs: Sequence[Job]) -> None:

@@ -27,6 +27,7 @@ class Outcome:
     receiver_id: str
     value: object = None
     error: BaseException | None = None
+    seconds: float = 0.0
 
 
 def _encodable(value: object) -> bool:

@@ -35,6 +35,7 @@ from busignal.delivery import Delivery, Job, run_chunk
 from busignal.envelope import BadEntry, Mode
 from busignal.errors import ConfigurationError
 from busignal.liveness import Liveness
+from busignal.observe import LogObserver, Observer
 from busignal.reply import encode_reply
 from busignal.routes import Routes
 from busignal.transport import CONNECTION_ERRORS
@@ -90,12 +91,14 @@ class Worker:
         config: WorkerConfig,
         *,
         signals_to_serve: Iterable[str] | None = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.bus = bus
         self.config = config
         self.keys = bus.keys
         self.consumer = config.consumer or default_consumer_name(config.service)
         self.routes = Routes(signals_to_serve)
+        self.observers: list[Observer] = [LogObserver(), *observers]
         self._stopping = asyncio.Event()
         self._executor: ThreadPoolExecutor | None = None
         # redis-py types replies as unions of sync and async shapes; the
@@ -296,7 +299,7 @@ class Worker:
         if not regs:
             return None
         env = dataclasses.replace(env, mode=Mode.PUBLISH)
-        delivery = Delivery(env.message_id, entry_id, signal_name, "", 1)
+        delivery = Delivery(env.message_id, entry_id, signal_name, "", 1, env.trace)
         return Job(stream, entry_id, fields, env, delivery, regs, sender)
 
     def _decode(
@@ -354,7 +357,12 @@ class Worker:
             )
         regs, sender = self.routes.route(signal_name).match(env.sender, broadcast=False)
         delivery = Delivery(
-            env.message_id, entry_id, signal_name, self.config.service, max(attempt, 1)
+            env.message_id,
+            entry_id,
+            signal_name,
+            self.config.service,
+            max(attempt, 1),
+            env.trace,
         )
         return Job(stream, entry_id, fields, env, delivery, regs, sender)
 
@@ -368,7 +376,6 @@ class Worker:
             try:
                 job = self._job(entry)
             except BadEntry as exc:
-                logger.error("dead-lettering entry %s of %s: %s", entry_id, stream, exc)
                 self._dead_letter(pipe, entry, str(exc))
                 continue
             if job is None:
@@ -381,6 +388,7 @@ class Worker:
             in_flight[(job.stream, job.entry_id)] = started
         try:
             await self._run(jobs)
+            self._observe_handled(jobs, time.time() - started)
             for job in jobs:
                 self._settle(pipe, job)
             if pipe.commands:
@@ -389,6 +397,14 @@ class Worker:
             for job in jobs:
                 in_flight.pop((job.stream, job.entry_id), None)
         self.handled += len(jobs)
+
+    def _observe_handled(self, jobs: list[Job], seconds: float) -> None:
+        for observer in self.observers:
+            try:
+                for job in jobs:
+                    observer.handled(job, seconds)
+            except Exception:
+                logger.exception("observer %r failed", observer)
 
     async def _run(self, jobs: list[Job]) -> None:
         assert self._executor is not None
@@ -425,9 +441,6 @@ class Worker:
                 return
             error = next(o.error for o in job.outcomes if o.error is not None)
             reason = f"receiver failed {attempt} times; last error: {error!r}"
-            logger.error(
-                "dead-lettering %s of %s: %s", job.entry_id, job.stream, reason
-            )
             self._dead_letter(
                 pipe, (job.stream, job.entry_id, job.fields, attempt), reason
             )
@@ -437,10 +450,7 @@ class Worker:
     def _dead_letter(self, pipe: Batch, entry: Entry, reason: str) -> None:
         """Move an entry to its signal's dead-letter stream, in the ack's batch."""
         stream, entry_id, fields, attempt = entry
-        try:
-            dead = self.keys.dead(self.keys.signal_of(stream))
-        except ValueError:
-            dead = stream + ":dead"
+        signal = self.keys.signal_of(stream)
         record = {k: v for k, v in fields.items() if k in ORIGINAL_FIELDS}
         record.update(
             {
@@ -452,8 +462,13 @@ class Worker:
                 b"at": repr(time.time()).encode(),
             }
         )
-        pipe.xadd(dead, record, maxlen=self.config.dead_maxlen, approximate=True)
+        pipe.xadd(self.keys.dead(signal), record, maxlen=self.config.dead_maxlen)
         pipe.xack(stream, self.config.service, entry_id)
+        for observer in self.observers:
+            try:
+                observer.dead_lettered(signal, self.config.service, reason)
+            except Exception:
+                logger.exception("observer %r failed", observer)
 
 
 class Batch:
