@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,7 +93,8 @@ class Bus:
         self._client: redis.Redis | None = None
         self._blocking: redis.Redis | None = None
         self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, redis.asyncio.Redis
+            asyncio.AbstractEventLoop,
+            tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
         ] = weakref.WeakKeyDictionary()
         # Streams last seen with at least one service, so the common send
         # can wait for its first reply in the same round trip as the XADD.
@@ -135,14 +136,20 @@ class Bus:
                     self._blocking = self.transport.sync_client(socket_timeout=None)
         return self._blocking
 
-    def async_client(self) -> redis.asyncio.Redis:
-        """The asyncio client of the running event loop (one per loop)."""
+    async def async_client(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop (one per loop).
+
+        It is closed when the loop shuts down (``asyncio.run`` does that on
+        exit), through an async generator the loop finalizes, so a program
+        never leaks its connections.
+        """
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
-            client = self.transport.async_client(socket_timeout=None)
-            self._async[loop] = client
-        return client
+        kept = self._async.get(loop)
+        if kept is None:
+            keeper = _keep_open(self.transport.async_client(socket_timeout=None))
+            kept = (await anext(keeper), keeper)
+            self._async[loop] = kept
+        return kept[0]
 
     def close(self) -> None:
         """Close the sync clients' connections (async ones close with their loop)."""
@@ -289,7 +296,7 @@ class Bus:
         mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
         stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
         wait_now = self._has_services.get(stream, True)
-        client: Any = self.async_client()
+        client: Any = await self.async_client()
         with self.transport.errors():
             pipe = client.pipeline(transaction=False)
             pipe.xadd(stream, fields)
@@ -318,8 +325,19 @@ class Bus:
         """The coroutine form of ``publish``."""
         _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
         with self.transport.errors():
-            entry_id = await self.async_client().xadd(self.keys.events(signal), fields)  # type: ignore[arg-type]  # bytes fields are fine
+            client: Any = await self.async_client()
+            entry_id = await client.xadd(self.keys.events(signal), fields)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+async def _keep_open(
+    client: redis.asyncio.Redis,
+) -> AsyncGenerator[redis.asyncio.Redis, None]:
+    """Yield ``client`` and close it when the event loop finalizes this generator."""
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 _default: Bus | None = None
