@@ -96,9 +96,7 @@ class Bus:
             asyncio.AbstractEventLoop,
             tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
         ] = weakref.WeakKeyDictionary()
-        # Streams last seen with at least one service, so the common send
-        # can wait for its first reply in the same round trip as the XADD.
-        self._has_services: dict[str, bool] = {}
+        self._services = _Services()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
@@ -192,11 +190,7 @@ class Bus:
         mode: Mode,
         find_receiver: Callable[[str], Callable[..., object] | None],
     ) -> Collector:
-        services = sorted(
-            g["name"].decode() if isinstance(g["name"], bytes) else str(g["name"])
-            for g in groups
-        )
-        self._has_services[self.keys.events(signal)] = bool(services)
+        services = self._services.update(self.keys.events(signal), groups)
         return Collector(
             signal=signal,
             services=services,
@@ -222,10 +216,10 @@ class Bus:
         mode = Mode.SEND_ROBUST if robust else Mode.SEND
         mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
         stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
-        wait_now = self._has_services.get(stream, True)
+        wait_now = self._services.present(stream)
         with self.transport.errors():
             pipe = self.blocking_client.pipeline(transaction=False)
-            pipe.xadd(stream, fields)  # type: ignore[arg-type]  # bytes fields are fine
+            pipe.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
             pipe.xinfo_groups(stream)
             if wait_now:
                 pipe.blpop([reply_key], timeout=timeout)
@@ -245,12 +239,17 @@ class Bus:
                 collector.add(popped[1])
         return collector.results()
 
+    def _maxlen(self, stream: str) -> int | None:
+        """Bound a stream no service reads (known from a recent look); else none.
+
+        Trimming a stream that has consumer groups is the workers' job, and
+        only below what every group has acknowledged.
+        """
+        return self.config.stream_maxlen if self._services.absent(stream) else None
+
     def publish(self, signal: str, sender: object, kwargs: Mapping[str, object]) -> str:
         """Append one event to the signal's stream; return its entry id."""
-        _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
-        with self.transport.errors():
-            entry_id = self.client.xadd(self.keys.events(signal), fields)  # type: ignore[arg-type]  # bytes fields are fine
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return self.publish_many(signal, sender, (kwargs,))[0]
 
     def _encode_many(
         self, signal: str, sender: object, batch: Iterable[Mapping[str, object]]
@@ -271,12 +270,20 @@ class Bus:
         if not encoded:
             return []
         stream = self.keys.events(signal)
+        maxlen, look = self._maxlen(stream), self._services.stale(stream)
         with self.transport.errors():
+            if len(encoded) == 1 and not look:  # the common case: no pipeline
+                only = self.client.xadd(stream, encoded[0], maxlen=maxlen)  # type: ignore[arg-type]  # bytes fields are fine
+                return [_text(only)]
             pipe = self.client.pipeline(transaction=False)
             for fields in encoded:
-                pipe.xadd(stream, fields)  # type: ignore[arg-type]  # bytes fields are fine
+                pipe.xadd(stream, fields, maxlen=maxlen)  # type: ignore[arg-type]  # bytes fields are fine
+            if look:
+                pipe.xinfo_groups(stream)
             ids = pipe.execute()
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        if look:
+            self._services.update(stream, ids.pop())
+        return [_text(i) for i in ids]
 
     # -- async --------------------------------------------------------------
 
@@ -295,11 +302,11 @@ class Bus:
         mode = Mode.SEND_ROBUST if robust else Mode.SEND
         mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
         stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
-        wait_now = self._has_services.get(stream, True)
+        wait_now = self._services.present(stream)
         client: Any = await self.async_client()
         with self.transport.errors():
             pipe = client.pipeline(transaction=False)
-            pipe.xadd(stream, fields)
+            pipe.xadd(stream, fields, maxlen=self._maxlen(stream))
             pipe.xinfo_groups(stream)
             if wait_now:
                 pipe.blpop([reply_key], timeout=timeout)
@@ -324,10 +331,48 @@ class Bus:
     ) -> str:
         """The coroutine form of ``publish``."""
         _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
+        stream = self.keys.events(signal)
         with self.transport.errors():
             client: Any = await self.async_client()
-            entry_id = await client.xadd(self.keys.events(signal), fields)
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            entry_id = await client.xadd(stream, fields, maxlen=self._maxlen(stream))
+        return _text(entry_id)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Services:
+    """What this process last saw of each stream's services (consumer groups).
+
+    ``send`` sees them on every call (XINFO GROUPS rides in its pipeline), so
+    a send to a stream known to have services waits for the first reply in
+    the same round trip as its XADD. ``publish`` looks again at most once a
+    second, to bound streams that no service reads.
+    """
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._seen: dict[str, tuple[bool, float]] = {}
+
+    def update(self, stream: str, groups: list[Any]) -> list[str]:
+        """Record an XINFO GROUPS answer; return the service names, sorted."""
+        services = sorted(_text(g["name"]) for g in groups)
+        self._seen[stream] = (bool(services), time.monotonic())
+        return services
+
+    def present(self, stream: str) -> bool:
+        """True when the stream had services when last seen."""
+        return self._seen.get(stream, (False, 0.0))[0]
+
+    def absent(self, stream: str) -> bool:
+        """True when the stream had no service when seen within the ttl."""
+        present, when = self._seen.get(stream, (True, 0.0))
+        return not present and time.monotonic() - when < self.ttl
+
+    def stale(self, stream: str) -> bool:
+        """True when it is time to look at the stream's services again."""
+        return time.monotonic() - self._seen.get(stream, (False, -1e9))[1] >= self.ttl
 
 
 async def _keep_open(

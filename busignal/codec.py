@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
@@ -158,7 +158,27 @@ def _encode_items(code: int, obj: Any, depth: int) -> object:
 
 
 def _encode_iso(code: int, obj: date | time, depth: int) -> object:
-    return msgpack.ExtType(code, obj.isoformat().encode("ascii"))
+    if not isinstance(obj, datetime | time) or obj.utcoffset() is None:
+        return msgpack.ExtType(code, obj.isoformat().encode("ascii"))
+    # isoformat() can write a sub-second UTC offset that Python 3.11's
+    # fromisoformat() silently drops, so the offset travels apart, exactly.
+    offset = obj.utcoffset()
+    assert offset is not None
+    naive = obj.replace(tzinfo=None).isoformat()
+    offset_us = offset // timedelta(microseconds=1)
+    return msgpack.ExtType(code, f"{naive}@{offset_us}".encode("ascii"))
+
+
+def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | time:
+    text, _, offset = data.decode("ascii").partition("@")
+    value = cls.fromisoformat(text)
+    if not offset:
+        return value
+    offset_us = int(offset)
+    zone = (
+        UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
+    )
+    return value.replace(tzinfo=zone)
 
 
 def _encode_timedelta(obj: timedelta, depth: int) -> object:
@@ -413,9 +433,9 @@ _BUILTIN_DECODERS: dict[int, _Decoder] = {
     _TUPLE: lambda data, depth: tuple(_unpack_list(data, depth, "tuple")),
     _SET: lambda data, depth: set(_unpack_list(data, depth, "set")),
     _FROZENSET: lambda data, depth: frozenset(_unpack_list(data, depth, "frozenset")),
-    _DATETIME: lambda data, depth: datetime.fromisoformat(data.decode("ascii")),
+    _DATETIME: lambda data, depth: _decode_clock(datetime, data),
     _DATE: lambda data, depth: date.fromisoformat(data.decode("ascii")),
-    _TIME: lambda data, depth: time.fromisoformat(data.decode("ascii")),
+    _TIME: lambda data, depth: _decode_clock(time, data),
     _TIMEDELTA: _decode_timedelta,
     _DECIMAL: lambda data, depth: Decimal(data.decode("ascii")),
     _UUID: lambda data, depth: UUID(bytes=data),
