@@ -52,7 +52,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC as _UTC
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
@@ -176,7 +177,7 @@ def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | t
         return value
     offset_us = int(offset)
     zone = (
-        UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
+        _UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
     )
     return value.replace(tzinfo=zone)
 
