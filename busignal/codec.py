@@ -176,9 +176,7 @@ def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | t
     if not offset:
         return value
     offset_us = int(offset)
-    zone = (
-        _UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
-    )
+    zone = _UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
     return value.replace(tzinfo=zone)
 
 
