@@ -182,24 +182,45 @@ class Bus:
         )
         return mid, fields, deadline
 
-    def _collector(
+    # -- sync ---------------------------------------------------------------
+
+    def _start_send(
         self,
         signal: str,
-        groups: list[Any],
-        timeout: float,
-        mode: Mode,
+        sender: object,
+        kwargs: Mapping[str, object],
+        robust: bool,
+        timeout: float | None,
         find_receiver: Callable[[str], Callable[..., object] | None],
-    ) -> Collector:
-        services = self._services.update(self.keys.events(signal), groups)
-        return Collector(
+    ) -> _Send:
+        timeout = timeout or self.config.timeout
+        mode = Mode.SEND_ROBUST if robust else Mode.SEND
+        mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
+        stream = self.keys.events(signal)
+        return _Send(
             signal=signal,
-            services=services,
+            stream=stream,
+            reply_key=self.keys.reply(mid),
+            fields=fields,
             timeout=timeout,
-            fail_fast=mode is Mode.SEND,
+            deadline=deadline,
+            fail_fast=not robust,
             find_receiver=find_receiver,
+            wait_now=self._services.present(stream),
+            maxlen=self._maxlen(stream),
         )
 
-    # -- sync ---------------------------------------------------------------
+    def _collect_first(self, plan: _Send, answers: list[Any]) -> Collector:
+        collector = Collector(
+            signal=plan.signal,
+            services=self._services.update(plan.stream, answers[1]),
+            timeout=plan.timeout,
+            fail_fast=plan.fail_fast,
+            find_receiver=plan.find_receiver,
+        )
+        if plan.wait_now and answers[2] is not None:
+            collector.add(answers[2][1])
+        return collector
 
     def send(
         self,
@@ -211,29 +232,19 @@ class Bus:
         timeout: float | None,
         find_receiver: Callable[[str], Callable[..., object] | None],
     ) -> list[Response]:
-        """Send one event and collect every service's reply (see Signal.send)."""
-        timeout = timeout or self.config.timeout
-        mode = Mode.SEND_ROBUST if robust else Mode.SEND
-        mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
-        stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
-        wait_now = self._services.present(stream)
+        """Send one event and collect every service's reply (see Signal.send).
+
+        One round trip in the common case: XADD, XINFO GROUPS (who must
+        answer) and a BLPOP for the first reply go in one pipeline.
+        """
+        plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
+        client = self.blocking_client
         with self.transport.errors():
-            pipe = self.blocking_client.pipeline(transaction=False)
-            pipe.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
-            pipe.xinfo_groups(stream)
-            if wait_now:
-                pipe.blpop([reply_key], timeout=timeout)
-            answers = pipe.execute()
-            collector = self._collector(
-                signal, answers[1], timeout, mode, find_receiver
-            )
-            if wait_now and answers[2] is not None:
-                collector.add(answers[2][1])
-            while not collector.done:
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    break
-                popped: Any = self.blocking_client.blpop([reply_key], timeout=remaining)
+            pipe = client.pipeline(transaction=False)
+            plan.queue(pipe)
+            collector = self._collect_first(plan, pipe.execute())
+            while (remaining := plan.remaining(collector)) > 0:
+                popped: Any = client.blpop([plan.reply_key], timeout=remaining)
                 if popped is None:
                     break
                 collector.add(popped[1])
@@ -298,29 +309,14 @@ class Bus:
         find_receiver: Callable[[str], Callable[..., object] | None],
     ) -> list[Response]:
         """The coroutine form of ``send``, on redis.asyncio."""
-        timeout = timeout or self.config.timeout
-        mode = Mode.SEND_ROBUST if robust else Mode.SEND
-        mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
-        stream, reply_key = self.keys.events(signal), self.keys.reply(mid)
-        wait_now = self._services.present(stream)
+        plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
         client: Any = await self.async_client()
         with self.transport.errors():
             pipe = client.pipeline(transaction=False)
-            pipe.xadd(stream, fields, maxlen=self._maxlen(stream))
-            pipe.xinfo_groups(stream)
-            if wait_now:
-                pipe.blpop([reply_key], timeout=timeout)
-            answers = await pipe.execute()
-            collector = self._collector(
-                signal, answers[1], timeout, mode, find_receiver
-            )
-            if wait_now and answers[2] is not None:
-                collector.add(answers[2][1])
-            while not collector.done:
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    break
-                popped = await client.blpop([reply_key], timeout=remaining)
+            plan.queue(pipe)
+            collector = self._collect_first(plan, await pipe.execute())
+            while (remaining := plan.remaining(collector)) > 0:
+                popped = await client.blpop([plan.reply_key], timeout=remaining)
                 if popped is None:
                     break
                 collector.add(popped[1])
@@ -340,6 +336,33 @@ class Bus:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """One send under way: what to write and how long to wait for replies."""
+
+    signal: str
+    stream: str
+    reply_key: str
+    fields: dict[bytes, bytes]
+    timeout: float
+    deadline: float
+    fail_fast: bool
+    find_receiver: Callable[[str], Callable[..., object] | None]
+    wait_now: bool
+    maxlen: int | None
+
+    def queue(self, pipe: Any) -> None:
+        """Add the send's first round trip to a (sync or async) pipeline."""
+        pipe.xadd(self.stream, self.fields, maxlen=self.maxlen)
+        pipe.xinfo_groups(self.stream)
+        if self.wait_now:
+            pipe.blpop([self.reply_key], timeout=self.timeout)
+
+    def remaining(self, collector: Collector) -> float:
+        """Seconds left to wait for replies; 0 when done or out of time."""
+        return 0.0 if collector.done else self.deadline - time.time()
 
 
 class _Services:

@@ -8,7 +8,7 @@ with receivers' kwargs, so they live on this small view instead. The
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from busignal.bus import Bus, get_bus
 from busignal.errors import ConfigurationError
@@ -66,64 +66,47 @@ class SignalView:
             )
         return bus, self.signal.name
 
-    def _timeout(self) -> float | None:
-        return self.timeout if self.timeout is not None else self.signal.timeout
+    def _options(self) -> dict[str, Any]:
+        timeout = self.timeout if self.timeout is not None else self.signal.timeout
+        return {"timeout": timeout, "find_receiver": self.signal.find_receiver}
+
+    def _target(self) -> tuple[Bus, str] | None:
+        bus = self.bus()
+        if bus is None or self.signal.name is None:
+            return None
+        return bus, self.signal.name
 
     def send(self, sender: object, **named: object) -> Responses:
         """Django's ``send``: every receiver's result; the first error raised."""
-        bus = self.bus()
-        if bus is None or self.signal.name is None:
+        target = self._target()
+        if target is None:
             return self.signal._send_local(sender, named)
-        return bus.send(
-            self.signal.name,
-            sender,
-            named,
-            robust=False,
-            timeout=self._timeout(),
-            find_receiver=self.signal.find_receiver,
-        )
+        bus, name = target
+        return bus.send(name, sender, named, robust=False, **self._options())
 
     def send_robust(self, sender: object, **named: object) -> Responses:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
-        bus = self.bus()
-        if bus is None or self.signal.name is None:
+        target = self._target()
+        if target is None:
             return self.signal._send_robust_local(sender, named)
-        return bus.send(
-            self.signal.name,
-            sender,
-            named,
-            robust=True,
-            timeout=self._timeout(),
-            find_receiver=self.signal.find_receiver,
-        )
+        bus, name = target
+        return bus.send(name, sender, named, robust=True, **self._options())
 
     async def asend(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send``."""
-        bus = self.bus()
-        if bus is None or self.signal.name is None:
+        target = self._target()
+        if target is None:
             return await self.signal._asend_local(sender, named)
-        return await bus.asend(
-            self.signal.name,
-            sender,
-            named,
-            robust=False,
-            timeout=self._timeout(),
-            find_receiver=self.signal.find_receiver,
-        )
+        bus, name = target
+        return await bus.asend(name, sender, named, robust=False, **self._options())
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send_robust``."""
-        bus = self.bus()
-        if bus is None or self.signal.name is None:
+        target = self._target()
+        if target is None:
             return await self.signal._asend_robust_local(sender, named)
-        return await bus.asend(
-            self.signal.name,
-            sender,
-            named,
-            robust=True,
-            timeout=self._timeout(),
-            find_receiver=self.signal.find_receiver,
-        )
+        bus, name = target
+        return await bus.asend(name, sender, named, robust=True, **self._options())
 
     def publish(self, sender: object, **named: object) -> str:
         """Append one event to the signal's stream and return its entry id.

@@ -182,9 +182,10 @@ class Worker:
         try:
             await self._with_backoff(self._join_groups)
             await liveness.start(burst=burst)
-            self.ready.set()
             if not burst and self.routes.broadcast_streams(self.keys):
-                broadcast = asyncio.create_task(self._broadcast())
+                positions = await self._broadcast_positions()
+                broadcast = asyncio.create_task(self._broadcast(positions))
+            self.ready.set()
             await self._loop(liveness, burst)
         finally:
             if broadcast is not None:
@@ -248,10 +249,19 @@ class Worker:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def _broadcast(self) -> None:
+    async def _broadcast_positions(self) -> dict[str, str]:
+        """Where each broadcast stream ends now: the reader starts after it."""
+        positions: dict[str, str] = {}
+        for stream in self.routes.broadcast_streams(self.keys):
+            last = await self._client.xrevrange(stream, count=1)
+            positions[stream] = _text(last[0][0]) if last else "0-0"
+        return positions
+
+    async def _broadcast(self, positions: dict[str, str]) -> None:
         """Run broadcast receivers on every event, in every worker process.
 
-        Read without a consumer group from where the streams were at start:
+        Read without a consumer group from where the streams were when the
+        worker started (it is ready only once those positions are known):
         broadcast receivers keep process-local state (caches), so a process
         that was not running has nothing to catch up on. Their results are
         logged, not replied.
@@ -259,11 +269,7 @@ class Worker:
         client: Any = self.bus.transport.async_client(
             socket_timeout=self.config.block_ms / 1000 + self.bus.config.socket_timeout
         )
-        positions: dict[str, str] = {}
         try:
-            for stream in self.routes.broadcast_streams(self.keys):
-                last = await client.xrevrange(stream, count=1)
-                positions[stream] = _text(last[0][0]) if last else "0-0"
             while not self.stopping:
                 try:
                     response = await client.xread(
