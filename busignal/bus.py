@@ -91,7 +91,7 @@ class Bus:
         self.signer = Signer(self.config.secrets) if self.config.secrets else None
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
-        self._blocking: redis.Redis | None = None
+        self._blocking: dict[float, redis.Redis] = {}
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop,
             tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
@@ -125,14 +125,23 @@ class Bus:
                     self._client = self.transport.sync_client()
         return self._client
 
-    @property
-    def blocking_client(self) -> redis.Redis:
-        """The sync client whose reads may block (BLPOP); bounded by the command."""
-        if self._blocking is None:
+    def blocking_client(self, timeout: float) -> redis.Redis:
+        """A sync client for reads that block up to ``timeout`` seconds (BLPOP).
+
+        Its socket timeout is ``timeout`` plus the bus's socket timeout, so a
+        stalled Redis cannot hold a send much past its own deadline. One
+        client (pool) per distinct timeout; programs use few.
+        """
+        client = self._blocking.get(timeout)
+        if client is None:
             with self._lock:
-                if self._blocking is None:
-                    self._blocking = self.transport.sync_client(socket_timeout=None)
-        return self._blocking
+                client = self._blocking.get(timeout)
+                if client is None:
+                    client = self.transport.sync_client(
+                        socket_timeout=timeout + self.config.socket_timeout
+                    )
+                    self._blocking[timeout] = client
+        return client
 
     async def async_client(self) -> redis.asyncio.Redis:
         """The asyncio client of the running event loop (one per loop).
@@ -151,10 +160,11 @@ class Bus:
 
     def close(self) -> None:
         """Close the sync clients' connections (async ones close with their loop)."""
-        for client in (self._client, self._blocking):
+        for client in (self._client, *self._blocking.values()):
             if client is not None:
                 client.close()
-        self._client = self._blocking = None
+        self._client = None
+        self._blocking = {}
 
     # -- encoding ----------------------------------------------------------
 
@@ -238,7 +248,7 @@ class Bus:
         answer) and a BLPOP for the first reply go in one pipeline.
         """
         plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
-        client = self.blocking_client
+        client = self.blocking_client(plan.timeout)
         with self.transport.errors():
             pipe = client.pipeline(transaction=False)
             plan.queue(pipe)
@@ -311,15 +321,19 @@ class Bus:
         """The coroutine form of ``send``, on redis.asyncio."""
         plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
         client: Any = await self.async_client()
+        # As for sync sends, a stalled Redis may hold the send only a socket
+        # timeout past its deadline; it is then unavailable.
+        limit = plan.timeout + self.config.socket_timeout
         with self.transport.errors():
-            pipe = client.pipeline(transaction=False)
-            plan.queue(pipe)
-            collector = self._collect_first(plan, await pipe.execute())
-            while (remaining := plan.remaining(collector)) > 0:
-                popped = await client.blpop([plan.reply_key], timeout=remaining)
-                if popped is None:
-                    break
-                collector.add(popped[1])
+            async with asyncio.timeout(limit):
+                pipe = client.pipeline(transaction=False)
+                plan.queue(pipe)
+                collector = self._collect_first(plan, await pipe.execute())
+                while (remaining := plan.remaining(collector)) > 0:
+                    popped = await client.blpop([plan.reply_key], timeout=remaining)
+                    if popped is None:
+                        break
+                    collector.add(popped[1])
         return collector.results()
 
     async def apublish(

@@ -10,6 +10,13 @@
 * Entries whose receivers failed with nobody waiting are retried by the
   same worker after ``retry_delay_ms``; Redis counts every delivery,
   crashes included, so ``max_deliveries`` also catches poison events.
+* Every ``TRIM_BEATS`` heartbeat intervals the worker trims the streams
+  below what every service has read and acknowledged (``busignal.trim``).
+
+Takeover bound: a killed worker's entries are claimed by a live worker of
+its service within ``LAPSE_INTERVALS + 1`` heartbeat intervals of its last
+heartbeat (the lapse, then at most one reclaim pass), plus one ``block_ms``
+read if the claimer was blocked in XREADGROUP.
 """
 
 from __future__ import annotations
@@ -18,13 +25,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from busignal.transport import CONNECTION_ERRORS
+from busignal.trim import trim_stream
 
 if TYPE_CHECKING:
     from busignal.worker import Entry, Worker
@@ -34,6 +44,10 @@ __all__ = ["Liveness", "live_consumers"]
 logger = logging.getLogger("busignal.worker")
 
 LAPSE_INTERVALS = 3
+#: Trim the streams every this many heartbeat intervals.
+TRIM_BEATS = 10
+#: A consumer gone this long with nothing pending is removed from its group.
+FORGET_AFTER_MS = 60_000
 
 
 async def live_consumers(
@@ -69,6 +83,7 @@ class Liveness:
         self.in_flight: dict[tuple[str, str], float] = {}
         self.retries: dict[tuple[str, str], tuple[float, int]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._trim_task: asyncio.Task[None] | None = None
         self._next_reclaim = 0.0
         self._burst = False
         self._started = time.time()
@@ -100,9 +115,39 @@ class Liveness:
             if since < horizon:
                 held.setdefault(stream, []).append(entry_id)
         for stream, ids in held.items():
-            await self.client.xclaim(
-                stream, self.config.service, self.worker.consumer, 0, ids, justid=True
-            )
+            owned = await self.owned(stream, ids)
+            if owned:
+                await self.client.xclaim(
+                    stream,
+                    self.config.service,
+                    self.worker.consumer,
+                    0,
+                    owned,
+                    justid=True,
+                )
+
+    async def owned(self, stream: str, ids: list[str]) -> list[str]:
+        """Those of ``ids`` still pending for this worker, with their counts.
+
+        A lease is extended only on entries this worker still owns: XCLAIM
+        with JUSTID would otherwise take back an entry that another worker
+        already claimed from it (after a long stall).
+        """
+        counts = await self.delivery_counts(stream, ids)
+        return [i for i in ids if i in counts]
+
+    async def delivery_counts(self, stream: str, ids: list[str]) -> dict[str, int]:
+        """Times delivered of those of ``ids`` pending for this worker."""
+        pending = await self.client.xpending_range(
+            stream,
+            self.config.service,
+            min(ids, key=_id_key),
+            max(ids, key=_id_key),
+            len(ids) + 100,
+            consumername=self.worker.consumer,
+        )
+        wanted = set(ids)
+        return {i: n for i, n in _ids(pending).items() if i in wanted}
 
     async def _beat_forever(self) -> None:
         while True:
@@ -110,20 +155,57 @@ class Liveness:
                 await self.beat()
             except CONNECTION_ERRORS as exc:
                 logger.warning("heartbeat failed: %s", exc)
+            except Exception:
+                # The heartbeat must outlive any one bad reply: without it the
+                # other workers would take this one's entries.
+                logger.exception("heartbeat failed")
             await asyncio.sleep(self.config.heartbeat_interval)
 
+    async def trim(self) -> int:
+        """Trim every events stream of the namespace as far as is safe.
+
+        Streams this worker serves, and any other stream of the namespace
+        (those with no group are capped at the bus's ``stream_maxlen``).
+        Returns how many entries went.
+        """
+        keys = self.worker.keys
+        streams = dict.fromkeys(self.worker.routes.streams(keys))
+        async for key in self.client.scan_iter(match=keys.events_pattern(), count=500):
+            streams[_text(key)] = None
+        maxlen = self.worker.bus.config.stream_maxlen
+        removed = 0
+        for stream in streams:
+            removed += (await trim_stream(self.client, stream, maxlen=maxlen)).removed
+        return removed
+
+    async def _trim_forever(self) -> None:
+        interval = TRIM_BEATS * self.config.heartbeat_interval
+        # Spread the workers' trims out; any one of them trimming is enough.
+        await asyncio.sleep(interval * random.uniform(0.2, 1.0))
+        while True:
+            try:
+                await self.trim()
+            except CONNECTION_ERRORS as exc:
+                logger.warning("trimming failed: %s", exc)
+            except Exception:
+                logger.exception("trimming failed")
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+
     async def start(self, *, burst: bool = False) -> None:
-        """Announce the worker and keep its heartbeat going."""
+        """Announce the worker and keep its heartbeat (and trimming) going."""
         self._burst = burst
         await self.beat()
         self._task = asyncio.create_task(self._beat_forever())
+        if not burst:
+            self._trim_task = asyncio.create_task(self._trim_forever())
 
     async def stop(self) -> None:
         """Stop the heartbeat and remove the worker from the workers hash."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._trim_task, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self.client.hdel(self.worker.keys.workers, self.worker.consumer)
 
@@ -158,18 +240,34 @@ class Liveness:
         return entries
 
     async def _lost(self, stream: str, live: set[str]) -> list[Entry]:
+        """Claim what dead consumers hold, and what live ones sat on too long.
+
+        Dead consumers (heartbeat lapsed, or none) are looked up one by one,
+        so a busy live consumer's many entries cannot hide theirs.
+        """
         hb_ms = int(self.config.heartbeat_interval * 1000)
-        pending = await self.client.xpending_range(
-            stream, self.config.service, "-", "+", self.config.batch, idle=hb_ms
-        )
+        group = self.config.service
         takeover: dict[str, int] = {}
-        for item in pending:
-            consumer = _text(item["consumer"])
-            if consumer == self.worker.consumer:
+        for consumer in await self.client.xinfo_consumers(stream, group):
+            name = _text(consumer["name"])
+            if name == self.worker.consumer or name in live:
                 continue
-            idle = int(item["time_since_delivered"])
-            if consumer not in live or idle >= self.config.min_idle_ms:
-                takeover[_text(item["message_id"])] = int(item["times_delivered"])
+            if not int(consumer["pending"]):
+                if int(consumer["idle"]) > max(
+                    FORGET_AFTER_MS, self.config.min_idle_ms
+                ):
+                    await self.client.xgroup_delconsumer(stream, group, name)
+                continue
+            pending = await self.client.xpending_range(
+                stream, group, "-", "+", self.config.batch, name, idle=hb_ms
+            )
+            takeover.update(_ids(pending))
+        stalled = await self.client.xpending_range(
+            stream, group, "-", "+", self.config.batch, idle=self.config.min_idle_ms
+        )
+        takeover.update(
+            _ids(p for p in stalled if _text(p["consumer"]) != self.worker.consumer)
+        )
         if not takeover:
             return []
         claimed = await self._claim(stream, list(takeover), hb_ms)
@@ -196,6 +294,16 @@ class Liveness:
         for stream in self.worker.routes.streams(self.worker.keys):
             entries += await self._lost(stream, live)
         return entries
+
+
+def _ids(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Entry id -> times delivered, from XPENDING's extended form."""
+    return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
 
 
 def _text(value: bytes | str) -> str:

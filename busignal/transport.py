@@ -40,6 +40,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _SCHEMES = ("redis", "rediss", "unix", "memory")
+_BACKOFF = ExponentialWithJitterBackoff(base=0.05, cap=0.5)
+# Only a refused or dropped connection is retried (briefly). A timeout is
+# not: the command may have run, and a send must not outlive its deadline.
+_RETRIED: tuple[type[redis.RedisError], ...] = (redis.ConnectionError,)
 _memory_servers: dict[str, Any] = {}
 _memory_lock = threading.Lock()
 
@@ -122,7 +126,7 @@ class Transport:
             name = urlsplit(self.url).netloc or "default"
             client: redis.Redis = fakeredis.FakeRedis(server=_memory_server(name))
             return client
-        retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2)
+        retry = Retry(_BACKOFF, 2, supported_errors=_RETRIED)
         return redis.Redis.from_url(self.url, retry=retry, **self._options(timeout))
 
     def async_client(
@@ -140,7 +144,7 @@ class Transport:
             return aclient
         from redis.asyncio.retry import Retry as AsyncRetry
 
-        retry = AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2)
+        retry = AsyncRetry(_BACKOFF, 2, supported_errors=_RETRIED)
         return redis.asyncio.Redis.from_url(
             self.url, retry=retry, **self._options(timeout)
         )

@@ -106,6 +106,7 @@ class Worker:
         self._client: Any = None
         self._liveness: Liveness | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
+        self._failures = 0
         #: Set once the worker has joined its groups and announced itself.
         self.ready = threading.Event()
         self.handled = 0
@@ -202,6 +203,7 @@ class Worker:
             try:
                 entries = await self._read(backlog, burst)
                 entries += await liveness.reclaim()
+                self._failures = 0
             except CONNECTION_ERRORS as exc:
                 await self._pause(exc)
                 continue
@@ -219,7 +221,13 @@ class Worker:
                 return
 
     async def _pause(self, exc: BaseException) -> None:
-        delay = min(5.0, 0.1 * 2 ** random.uniform(0, 5))
+        """Wait before retrying after a connection failure: exponential, jittered.
+
+        Consecutive failures double the wait up to 5 s; a successful read
+        resets it (``_failures = 0`` in the loop).
+        """
+        self._failures += 1
+        delay = min(5.0, 0.1 * 2 ** (self._failures - 1)) * random.uniform(0.5, 1.5)
         logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
         await asyncio.sleep(delay)
 
@@ -335,12 +343,31 @@ class Worker:
             count=self.config.batch,
             block=block,
         )
-        return [
-            (_text(stream), _text(entry_id), fields, 0 if backlog else 1)
+        entries = [
+            (_text(stream), _text(entry_id), fields, 1)
             for stream, items in response or []
             for entry_id, fields in items
             if fields  # an id whose entry was trimmed away has no fields
         ]
+        return await self._counted(entries) if backlog else entries
+
+    async def _counted(self, entries: list[Entry]) -> list[Entry]:
+        """Give entries re-read from this worker's own pending list their attempt.
+
+        A worker restarted under the same name re-reads what it held; Redis
+        counted every delivery, so a crash loop still ends in dead letters.
+        """
+        assert self._liveness is not None
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        counts: dict[tuple[str, str], int] = {}
+        for stream, ids in by_stream.items():
+            for entry_id, n in (
+                await self._liveness.delivery_counts(stream, ids)
+            ).items():
+                counts[(stream, entry_id)] = n
+        return [(s, i, f, counts.get((s, i), 1)) for s, i, f, _ in entries]
 
     # -- handling -------------------------------------------------------------
 
