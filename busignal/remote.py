@@ -84,8 +84,30 @@ def encode_error(
 ) -> list[object]:
     """The wire form of a receiver's exception: name, message, traceback, args."""
     tb = "".join(traceback.format_exception(exc))
-    args: object = list(exc.args) if encodable(list(exc.args)) else None
+    constructor_args = _constructor_args(exc)
+    args: object = constructor_args if encodable(constructor_args) else None
     return [exception_name(type(exc)), str(exc), tb, args]
+
+
+def _constructor_args(exc: BaseException) -> list[object]:
+    """The arguments that rebuild ``exc``, as pickle would find them.
+
+    Usually ``exc.args``; an exception whose ``__init__`` takes other
+    arguments than it passes to ``Exception.__init__`` (SignalTimeout,
+    RemoteError) says which through ``__reduce__``.
+    """
+    try:
+        reduced = exc.__reduce__()
+    except Exception:
+        return list(exc.args)
+    if (
+        isinstance(reduced, tuple)
+        and len(reduced) >= 2
+        and reduced[0] is type(exc)
+        and isinstance(reduced[1], tuple)
+    ):
+        return list(reduced[1])
+    return list(exc.args)
 
 
 def _known_class(name: str) -> type[BaseException] | None:

@@ -1,0 +1,168 @@
+"""The busignal command run in-process: usage errors and the dead subcommands."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from busignal.bus import Bus
+from busignal.cli import main
+from busignal.signal import Signal
+from busignal.testing import drain
+
+from .bus_helpers import unique
+
+
+@pytest.fixture(autouse=True)
+def cli_side_effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what main() does to the process: sys.path and the root logger."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("BUSIGNAL_URL", raising=False)
+    monkeypatch.delenv("BUSIGNAL_SECRET", raising=False)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
+def _module(tmp_path: Path, source: str) -> str:
+    """Write a module of a fresh name into tmp_path (on sys.path); its name."""
+    module = unique("cli_module")
+    (tmp_path / f"{module}.py").write_text(source)
+    return module
+
+
+# -- worker: usage errors ------------------------------------------------------------
+
+
+def test_cli_worker_module_that_does_not_exist_exits_2(
+    memory_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = unique("no_such_module")
+
+    code = main(["worker", module, "--service", "svc", "--url", memory_url])
+
+    assert code == 2
+    assert f"cannot import module {module!r}" in capsys.readouterr().err
+
+
+def test_cli_worker_module_failing_on_import_exits_2_with_its_error(
+    tmp_path: Path, memory_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _module(tmp_path, "raise RuntimeError('settings missing')\n")
+
+    code = main(["worker", module, "--service", "svc", "--url", memory_url])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"cannot import module {module!r}" in err
+    assert "RuntimeError: settings missing" in err
+
+
+def test_cli_worker_module_registering_no_receivers_exits_2(
+    tmp_path: Path, memory_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = unique("sig")
+    module = _module(
+        tmp_path, f"from busignal import Signal\nquiet = Signal({name!r})\n"
+    )
+
+    code = main(
+        ["worker", module, "--service", "svc", "--url", memory_url, "--signal", name]
+    )
+
+    assert code == 2
+    assert "register no receivers" in capsys.readouterr().err
+
+
+def test_cli_worker_without_url_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _module(tmp_path, "x = 1\n")
+
+    code = main(["worker", module, "--service", "svc"])
+
+    assert code == 2
+    assert "no Redis URL" in capsys.readouterr().err
+
+
+def test_cli_worker_without_service_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _module(tmp_path, "x = 1\n")
+
+    with pytest.raises(SystemExit) as info:
+        main(["worker", module])
+
+    assert info.value.code == 2
+    assert "--service" in capsys.readouterr().err
+
+
+def test_cli_worker_invalid_service_name_exits_2(
+    tmp_path: Path, memory_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _module(tmp_path, "x = 1\n")
+
+    code = main(["worker", module, "--service", "a b", "--url", memory_url])
+
+    assert code == 2
+    assert "invalid service name" in capsys.readouterr().err
+
+
+# -- dead -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_letter(bus: Bus, name: str) -> str:
+    """One dead letter of ``name`` (service 'svc'); returns the bus URL."""
+    sig = Signal(name)
+
+    def failing(**kwargs: object) -> None:
+        raise RuntimeError("always")
+
+    sig.connect(failing)
+    drain(bus, "svc", signals=[name])
+    sig.publish(sender=None)
+    drain(bus, "svc", signals=[name], max_deliveries=1)
+    return bus.config.url
+
+
+def test_cli_dead_list_json_shows_the_dead_letters(
+    dead_letter: str, bus: Bus, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--url", dead_letter, "--namespace", bus.config.namespace, "--json"]
+
+    code = main(["dead", "list", name, *args])
+
+    [letter] = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (letter["service"], letter["attempts"]) == ("svc", 1)
+    assert "always" in letter["reason"]
+
+
+def test_cli_dead_replay_without_ids_or_all_exits_2(
+    dead_letter: str, bus: Bus, name: str
+) -> None:
+    args = ["--url", dead_letter, "--namespace", bus.config.namespace]
+
+    assert main(["dead", "replay", name, *args]) == 2
+
+
+def test_cli_dead_purge_deletes_the_dead_letters(
+    dead_letter: str, bus: Bus, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--url", dead_letter, "--namespace", bus.config.namespace]
+
+    code = main(["dead", "purge", name, *args])
+
+    assert code == 0
+    assert "purged 1 dead letter(s)" in capsys.readouterr().out
+    assert bus.client.exists(bus.keys.dead(name)) == 0

@@ -1,0 +1,207 @@
+"""The envelope wire format, and bad input refused before any I/O."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from busignal.bus import Bus
+from busignal.envelope import WIRE_VERSION, BadEntry, Mode, decode, encode
+from busignal.errors import ConfigurationError, SerializationError
+from busignal.signal import Signal
+from busignal.signing import Signer
+
+LIMIT = 1_000_000
+
+
+def _encode(signal: str = "orders", **changes: object) -> dict[bytes, bytes]:
+    options: dict[str, object] = {
+        "signal": signal,
+        "sender": "app.Order",
+        "kwargs": {"order_id": 7},
+        "mode": Mode.SEND,
+        "reply_to": "ns:reply:1",
+        "deadline": 12.5,
+        "trace": "00-trace-01",
+        "message_id": "m1",
+        "max_size": LIMIT,
+    }
+    options.update(changes)
+    _, fields = encode(**options)  # type: ignore[arg-type]  # checked by the tests
+    return fields
+
+
+# -- the envelope ----------------------------------------------------------------
+
+
+def test_envelope_decode_returns_what_was_encoded() -> None:
+    env = decode(_encode(), signal="orders", signer=None, max_size=LIMIT)
+
+    assert (env.message_id, env.signal, env.sender, env.mode) == (
+        "m1",
+        "orders",
+        "app.Order",
+        Mode.SEND,
+    )
+    assert (env.reply_to, env.deadline, env.trace, env.kwargs) == (
+        "ns:reply:1",
+        12.5,
+        "00-trace-01",
+        {"order_id": 7},
+    )
+
+
+def test_envelope_fields_carry_the_wire_version() -> None:
+    assert _encode()[b"v"] == WIRE_VERSION
+
+
+def test_envelope_encode_makes_a_fresh_message_id_when_none_given() -> None:
+    first = decode(
+        _encode(message_id=None), signal="orders", signer=None, max_size=LIMIT
+    )
+    again = decode(
+        _encode(message_id=None), signal="orders", signer=None, max_size=LIMIT
+    )
+
+    assert first.message_id != again.message_id
+
+
+def test_envelope_signed_decodes_with_the_same_secret() -> None:
+    signer = Signer(["s1"])
+
+    env = decode(_encode(signer=signer), signal="orders", signer=signer, max_size=LIMIT)
+
+    assert env.message_id == "m1"
+
+
+def test_envelope_signature_covers_the_signal_name() -> None:
+    signer = Signer(["s1"])
+    fields = _encode(signer=signer)
+    moved = {**fields, b"b": _encode("refunds")[b"b"]}
+
+    with pytest.raises(BadEntry, match="bad signature"):
+        decode(moved, signal="refunds", signer=signer, max_size=LIMIT)
+
+
+def test_envelope_decode_refuses_body_over_the_limit() -> None:
+    fields = _encode(kwargs={"blob": "x" * 500})
+
+    with pytest.raises(BadEntry, match="over the 100-byte limit"):
+        decode(fields, signal="orders", signer=None, max_size=100)
+
+
+def test_envelope_expired_only_after_its_deadline() -> None:
+    env = decode(_encode(), signal="orders", signer=None, max_size=LIMIT)
+
+    assert (env.expired(now=12.0), env.expired(now=13.0)) == (False, True)
+
+
+def test_envelope_without_deadline_never_expires() -> None:
+    env = decode(_encode(deadline=0.0), signal="orders", signer=None, max_size=LIMIT)
+
+    assert env.expired(now=1e12) is False
+
+
+# -- bad input, refused before any I/O -------------------------------------------
+
+
+def test_send_unserializable_kwarg_names_it(bus: Bus, name: str) -> None:
+    with pytest.raises(SerializationError, match=r"kwargs\['x'\]"):
+        Signal(name).send(sender=None, x=object())
+
+
+def test_send_unserializable_kwarg_writes_nothing(bus: Bus, name: str) -> None:
+    with pytest.raises(SerializationError):
+        Signal(name).send(sender=None, x=object())
+
+    assert bus.client.exists(bus.keys.events(name)) == 0
+
+
+def test_publish_unserializable_kwarg_writes_nothing(bus: Bus, name: str) -> None:
+    with pytest.raises(SerializationError, match=r"kwargs\['lock'\]"):
+        Signal(name).publish(sender=None, lock=threading.Lock())
+
+    assert bus.client.exists(bus.keys.events(name)) == 0
+
+
+def test_publish_over_max_payload_names_size_and_limit(
+    make_bus: Callable[..., Bus], name: str
+) -> None:
+    small = make_bus(max_payload=1000)
+
+    with pytest.raises(SerializationError, match="1000-byte limit") as info:
+        Signal(name, bus=small).publish(sender=None, blob="x" * 2000)
+
+    size = re.search(r"is (\d+) bytes", str(info.value))
+    assert size is not None
+    assert int(size.group(1)) > 2000
+    assert small.client.exists(small.keys.events(name)) == 0
+
+
+def test_send_over_max_payload_raises_before_any_io(
+    make_bus: Callable[..., Bus], name: str
+) -> None:
+    small = make_bus(max_payload=1000)
+
+    with pytest.raises(SerializationError, match="1000-byte limit"):
+        Signal(name, bus=small).send(sender=None, blob="x" * 2000)
+
+    assert small.client.exists(small.keys.events(name)) == 0
+
+
+def test_publish_many_bad_item_names_its_index(bus: Bus, name: str) -> None:
+    batch: list[dict[str, object]] = [{"n": 0}, {"n": 1}, {"n": object()}]
+
+    with pytest.raises(SerializationError, match=r"batch item 2: .*kwargs\['n'\]"):
+        Signal(name).publish_many(None, batch)
+
+
+def test_publish_many_bad_item_writes_nothing(bus: Bus, name: str) -> None:
+    batch: list[dict[str, object]] = [{"n": 0}, {"n": object()}, {"n": 2}]
+
+    with pytest.raises(SerializationError):
+        Signal(name).publish_many(None, batch)
+
+    assert bus.client.exists(bus.keys.events(name)) == 0
+
+
+def test_unnamed_signal_with_explicit_bus_is_configuration_error(bus: Bus) -> None:
+    with pytest.raises(ConfigurationError, match="name"):
+        Signal(bus=bus)
+
+
+def test_unnamed_signal_using_a_bus_is_configuration_error(bus: Bus) -> None:
+    with pytest.raises(ConfigurationError, match="no name"):
+        Signal().using(bus=bus)
+
+
+@pytest.mark.usefixtures("no_bus")
+def test_publish_without_bus_is_configuration_error(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="configure"):
+        Signal(name).publish(sender=None, n=1)
+
+
+@pytest.mark.usefixtures("no_bus")
+def test_publish_of_unnamed_signal_is_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="named signal"):
+        Signal().publish(sender=None)
+
+
+@pytest.mark.usefixtures("no_bus")
+def test_send_without_bus_stays_in_process(name: str) -> None:
+    sig = Signal(name)
+
+    def handler(**kwargs: object) -> str:
+        return "local"
+
+    sig.connect(handler)
+
+    assert sig.send(sender=None) == [(handler, "local")]
+
+
+def test_using_non_positive_timeout_is_configuration_error(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        Signal(name).using(timeout=0)
