@@ -52,7 +52,15 @@ def import_modules(modules: Sequence[str]) -> None:
 def _worker(args: argparse.Namespace) -> int:
     from busignal.worker import Worker, WorkerConfig
 
-    bus = _bus(args.url, args.namespace)
+    bus = None
+    if args.django_settings:
+        from busignal.contrib.django.runtime import setup
+
+        bus = setup(args.django_settings)  # the bus the settings configured
+    elif not args.modules:
+        raise UsageError("name the modules that connect receivers")
+    if bus is None or args.url or args.namespace:
+        bus = _bus(args.url, args.namespace)
     import_modules(args.modules)
     config = WorkerConfig(
         service=args.service,
@@ -67,9 +75,13 @@ def _worker(args: argparse.Namespace) -> int:
         bus.keys
     ):
         raise UsageError(
-            f"modules {', '.join(args.modules)} register no receivers on named "
-            f"signals; connect some with @receiver(Signal('name'))"
+            f"modules {', '.join(args.modules) or '(none)'} register no receivers "
+            f"on named signals; connect some with @receiver(Signal('name'))"
         )
+    if args.metrics_port is not None:
+        from busignal.contrib.prometheus import serve_metrics
+
+        serve_metrics(worker, args.metrics_port)
     logging.getLogger("busignal").info(
         "worker %s serving %s on %s",
         worker.consumer,
@@ -87,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the receivers of a service")
-    worker.add_argument("modules", nargs="+", help="modules that connect receivers")
+    worker.add_argument("modules", nargs="*", help="modules that connect receivers")
     worker.add_argument("--service", required=True, help="service (consumer group)")
     worker.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
     worker.add_argument("--namespace", help="key namespace (default: busignal)")
@@ -99,12 +111,21 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--signal", action="append", help="serve only this signal (repeatable)"
     )
+    worker.add_argument(
+        "--django-settings",
+        help="set DJANGO_SETTINGS_MODULE and run django.setup() before importing",
+    )
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port"
+    )
     worker.add_argument("--log-level", default=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)
 
-    from busignal import dead
+    from busignal import dead, demo, inspection
 
     dead.add_commands(commands, _bus)
+    inspection.add_commands(commands, _bus)
+    demo.add_commands(commands, _bus)
     return parser
 
 

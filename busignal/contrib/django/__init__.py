@@ -1,0 +1,8 @@
+"""The busignal Django app: add ``"busignal.contrib.django"`` to INSTALLED_APPS.
+
+On startup it configures the default bus from settings (``BUSIGNAL_URL``
+or the ``BUSIGNAL`` dict), forwards the model and request signals that
+``BUSIGNAL["FORWARD"]`` chooses to the bus signals of ``busignal.signals``
+(with ``publish``: a save never waits on workers), and imports every
+installed app's ``signals`` module. See docs/django.md.
+"""

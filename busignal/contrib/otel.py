@@ -1,0 +1,120 @@
+"""OpenTelemetry traces across the bus (extra ``otel``).
+
+``instrument()`` makes every event sent carry the current span's W3C
+``traceparent``. On the worker side, ``SpanObserver`` records one
+CONSUMER span per delivery, a child of the sender's span, so a trace shows
+the send and each service's handling of it::
+
+    from busignal.contrib import otel
+
+    otel.instrument()                      # in every process that sends
+    otel.instrument(worker=worker)         # and in a worker you run yourself
+
+Configure the OpenTelemetry SDK (a TracerProvider with an exporter) as
+usual; busignal only uses the API.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from busignal import tracing
+from busignal.errors import ConfigurationError
+
+try:
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+    from opentelemetry.trace.propagation.tracecontext import (
+        TraceContextTextMapPropagator,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ConfigurationError(
+        "tracing needs OpenTelemetry: pip install 'busignal[otel]'"
+    ) from exc
+
+if TYPE_CHECKING:
+    from busignal.delivery import Job
+    from busignal.worker import Worker
+
+__all__ = ["SpanObserver", "current_traceparent", "instrument", "uninstrument"]
+
+# The envelope carries a W3C traceparent, so it is produced and read with the
+# W3C propagator whatever the process's global propagators are (B3, Jaeger).
+_propagator = TraceContextTextMapPropagator()
+
+
+def current_traceparent() -> str:
+    """The current span's W3C ``traceparent``, or "" outside any span."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+def instrument(
+    *, worker: Worker | None = None, tracer_provider: TracerProvider | None = None
+) -> SpanObserver | None:
+    """Put the current span's traceparent on every event this process sends.
+
+    With ``worker``, also record a span per delivery that worker handles,
+    and return the observer that does it.
+    """
+    tracing.install(current_traceparent)
+    if worker is None:
+        return None
+    observer = SpanObserver(tracer_provider)
+    worker.observers.append(observer)
+    return observer
+
+
+def uninstrument() -> None:
+    """Stop putting OpenTelemetry's trace context on events."""
+    tracing.install(None)
+
+
+class SpanObserver:
+    """A worker observer that records each delivery as a CONSUMER span.
+
+    The span's parent is the sender's span (from the envelope's
+    traceparent); it starts when the delivery's batch started and ends when
+    its receivers were done, and it is marked as an error, with an exception
+    event per receiver that raised, when one did.
+    """
+
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+        self.tracer = trace.get_tracer("busignal", tracer_provider=tracer_provider)
+
+    def handled(self, job: Job, seconds: float) -> None:
+        delivery = job.delivery
+        parent = _propagator.extract({"traceparent": delivery.trace})
+        end = time.time_ns()
+        span = self.tracer.start_span(
+            f"{delivery.signal} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            start_time=end - int(seconds * 1e9),
+            attributes={
+                "messaging.system": "busignal",
+                "messaging.operation": "process",
+                "messaging.destination.name": delivery.signal,
+                "messaging.message.id": delivery.message_id,
+                "messaging.consumer.group.name": delivery.service,
+                "busignal.entry_id": delivery.entry_id,
+                "busignal.attempt": delivery.attempt,
+                "busignal.receivers": [o.receiver_id for o in job.outcomes],
+            },
+        )
+        for outcome in job.outcomes:
+            if outcome.error is not None:
+                span.record_exception(
+                    outcome.error, attributes={"busignal.receiver": outcome.receiver_id}
+                )
+        if job.failed:
+            span.set_status(Status(StatusCode.ERROR, "a receiver raised"))
+        span.end(end_time=end)
+
+    def dead_lettered(self, signal: str, service: str, reason: str) -> None:
+        """Nothing: the observer is not told which trace the entry was in.
+
+        A receiver failure that led to it is already on the delivery's span.
+        """

