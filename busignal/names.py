@@ -18,12 +18,20 @@ def sender_name(sender: object) -> str:
     ``None`` -> ``""``; a class -> ``"module.QualName"``; a string -> itself;
     any other object -> the name of its class. Receivers connected with
     ``sender=X`` match events whose sender name equals ``sender_name(X)``.
+
+    A Django model (class or instance) is named by its label,
+    ``"app_label.ModelName"``: the name ``busignal.contrib.django`` forwards
+    model signals under, so ``@receiver(post_save, sender=Order)`` in a
+    worker matches them.
     """
     if sender is None:
         return ""
     if isinstance(sender, str):
         return sender
     cls = sender if isinstance(sender, type) else type(sender)
+    label = getattr(getattr(cls, "_meta", None), "label", None)
+    if isinstance(label, str):
+        return label
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
