@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -207,6 +207,7 @@ class Bus:
         mode = Mode.SEND_ROBUST if robust else Mode.SEND
         mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
         stream = self.keys.events(signal)
+        services = self._services.known(stream)
         return _Send(
             signal=signal,
             stream=stream,
@@ -216,20 +217,26 @@ class Bus:
             deadline=deadline,
             fail_fast=not robust,
             find_receiver=find_receiver,
-            wait_now=self._services.present(stream),
+            services=services,
             maxlen=self._maxlen(stream),
+            wait_now=bool(services)
+            or (services is None and self._services.present(stream)),
         )
 
     def _collect_first(self, plan: _Send, answers: list[Any]) -> Collector:
+        answers = answers[1:]  # the XADD's entry id
+        services = plan.services
+        if services is None:  # not known lately: XINFO GROUPS was asked
+            services = self._services.update(plan.stream, answers.pop(0))
         collector = Collector(
             signal=plan.signal,
-            services=self._services.update(plan.stream, answers[1]),
+            services=services,
             timeout=plan.timeout,
             fail_fast=plan.fail_fast,
             find_receiver=plan.find_receiver,
         )
-        if plan.wait_now and answers[2] is not None:
-            collector.add(answers[2][1])
+        if plan.wait_now and answers[0] is not None:
+            collector.add(answers[0][1])
         return collector
 
     def send(
@@ -244,8 +251,10 @@ class Bus:
     ) -> list[Response]:
         """Send one event and collect every service's reply (see Signal.send).
 
-        One round trip in the common case: XADD, XINFO GROUPS (who must
-        answer) and a BLPOP for the first reply go in one pipeline.
+        One round trip in the common case: the XADD and a BLPOP for the
+        first reply go in one pipeline; which services must answer is known
+        from a look (XINFO GROUPS) at most a second old, taken in the same
+        pipeline when it is due.
         """
         plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
         client = self.blocking_client(plan.timeout)
@@ -364,13 +373,15 @@ class _Send:
     deadline: float
     fail_fast: bool
     find_receiver: Callable[[str], Callable[..., object] | None]
-    wait_now: bool
+    services: list[str] | None  # None: look them up in the first round trip
     maxlen: int | None
+    wait_now: bool  # services are expected: BLPOP in the first round trip
 
     def queue(self, pipe: Any) -> None:
         """Add the send's first round trip to a (sync or async) pipeline."""
         pipe.xadd(self.stream, self.fields, maxlen=self.maxlen)
-        pipe.xinfo_groups(self.stream)
+        if self.services is None:
+            pipe.xinfo_groups(self.stream)
         if self.wait_now:
             pipe.blpop([self.reply_key], timeout=self.timeout)
 
@@ -382,34 +393,45 @@ class _Send:
 class _Services:
     """What this process last saw of each stream's services (consumer groups).
 
-    ``send`` sees them on every call (XINFO GROUPS rides in its pipeline), so
-    a send to a stream known to have services waits for the first reply in
-    the same round trip as its XADD. ``publish`` looks again at most once a
-    second, to bound streams that no service reads.
+    Looking (XINFO GROUPS) on every event would be a metadata query per
+    send, so a look is reused for ``ttl`` seconds: a service that joined
+    since is not waited for (its reply is ignored), one whose group was
+    destroyed since makes one send time out. ``publish`` looks too, to bound
+    streams no service reads.
     """
 
     def __init__(self, ttl: float = 1.0) -> None:
         self.ttl = ttl
-        self._seen: dict[str, tuple[bool, float]] = {}
+        self._seen: dict[str, tuple[list[str], float]] = {}
 
     def update(self, stream: str, groups: list[Any]) -> list[str]:
         """Record an XINFO GROUPS answer; return the service names, sorted."""
         services = sorted(_text(g["name"]) for g in groups)
-        self._seen[stream] = (bool(services), time.monotonic())
+        self._seen[stream] = (services, time.monotonic())
         return services
+
+    def known(self, stream: str) -> list[str] | None:
+        """The stream's services if looked at within the ttl, else None.
+
+        ``present`` tells whether the last look, however old, found any.
+        """
+        seen = self._seen.get(stream)
+        if seen is None or time.monotonic() - seen[1] >= self.ttl:
+            return None
+        return seen[0]
 
     def present(self, stream: str) -> bool:
         """True when the stream had services when last seen."""
-        return self._seen.get(stream, (False, 0.0))[0]
+        seen = self._seen.get(stream)
+        return bool(seen and seen[0])
 
     def absent(self, stream: str) -> bool:
         """True when the stream had no service when seen within the ttl."""
-        present, when = self._seen.get(stream, (True, 0.0))
-        return not present and time.monotonic() - when < self.ttl
+        return self.known(stream) == []
 
     def stale(self, stream: str) -> bool:
         """True when it is time to look at the stream's services again."""
-        return time.monotonic() - self._seen.get(stream, (False, -1e9))[1] >= self.ttl
+        return self.known(stream) is None
 
 
 async def _keep_open(
@@ -460,8 +482,3 @@ def reset_default() -> None:
     global _default, _default_from_env
     with _default_lock:
         _default, _default_from_env = None, True
-
-
-def with_options(bus: Bus, **changes: Any) -> BusConfig:
-    """A copy of a bus's config with some options changed."""
-    return replace(bus.config, **changes)

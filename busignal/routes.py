@@ -8,7 +8,7 @@ receivers run in the order each signal has them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from busignal.keys import Keys
@@ -27,13 +27,27 @@ class Route:
 
     name: str
     signals: tuple[Signal, ...]
+    _cache: dict[tuple[str, bool], tuple[tuple[int, ...], list[Match], object]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def match(self, sender: str, *, broadcast: bool) -> tuple[list[Match], object]:
         """Receivers for events from ``sender``, and the sender object to pass.
 
         The sender object is the one a receiver was connected with when its
         name matches, else the name itself (``None`` for the empty name).
+        Cached until a signal's registrations change (its ``version``): a
+        worker asks this for every event.
         """
+        versions = tuple(signal.version for signal in self.signals)
+        cached = self._cache.get((sender, broadcast))
+        if cached is not None and cached[0] == versions:
+            return cached[1], cached[2]
+        matches, sender_object = self._match(sender, broadcast)
+        self._cache[(sender, broadcast)] = (versions, matches, sender_object)
+        return matches, sender_object
+
+    def _match(self, sender: str, broadcast: bool) -> tuple[list[Match], object]:
         matches: list[Match] = []
         sender_object: object = sender or None
         for signal in self.signals:

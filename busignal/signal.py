@@ -160,6 +160,8 @@ class Signal:
             weakref.WeakKeyDictionary() if use_caching else {}
         )
         self._dead_receivers = False
+        #: Changes whenever the registrations may have: lets callers cache them.
+        self.version = 0
         if self.name is not None:
             _register(self.name, self)
 
@@ -198,6 +200,7 @@ class Signal:
             if not any(existing.key == key for existing in self.receivers):
                 self.receivers.append(entry)
             self.sender_receivers_cache.clear()
+            self.version += 1
 
     def disconnect(
         self,
@@ -219,6 +222,7 @@ class Signal:
                     disconnected = True
                     break
             self.sender_receivers_cache.clear()
+            self.version += 1
         return disconnected
 
     def has_listeners(self, sender: object = None) -> bool:
@@ -481,6 +485,7 @@ class Signal:
         # Called from garbage collection, possibly while self.lock is held,
         # so it only flags; connect, disconnect and send do the cleanup.
         self._dead_receivers = True
+        self.version += 1
 
 
 def receiver(
