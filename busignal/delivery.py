@@ -28,9 +28,13 @@ __all__ = ["Delivery", "Job", "current_delivery"]
 logger = logging.getLogger("busignal.worker")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
-    """Where an envelope came from, as the worker running it sees it."""
+    """Where an envelope came from, as the worker running it sees it.
+
+    Treat it as read-only; it is not frozen only because a worker makes one
+    per event and frozen dataclasses are slow to create.
+    """
 
     message_id: str
     entry_id: str
@@ -63,6 +67,10 @@ class Job:
     registrations: Sequence[Match]
     sender: object
     outcomes: list[Outcome] = field(default_factory=list)
+    has_async: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.has_async = any(reg.is_async for _, reg in self.registrations)
 
     @property
     def fail_fast(self) -> bool:
@@ -71,10 +79,6 @@ class Job:
     @property
     def failed(self) -> bool:
         return any(o.error is not None for o in self.outcomes)
-
-    @property
-    def has_async(self) -> bool:
-        return any(r.is_async for _, r in self.registrations)
 
     def _record_error(
         self, receiver_id: str, exc: BaseException, started: float

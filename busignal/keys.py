@@ -7,6 +7,7 @@ tests without FLUSHALL.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 __all__ = ["Keys"]
@@ -43,9 +44,13 @@ class Keys:
 
     def signal_of(self, events_key: str) -> str:
         """The signal name of an events stream key (inverse of ``events``)."""
-        prefix = f"{self.namespace}:{{sig:"
-        if not (events_key.startswith(prefix) and events_key.endswith(_EVENTS_SUFFIX)):
-            raise ValueError(
-                f"{events_key!r} is not an events key of {self.namespace!r}"
-            )
-        return events_key[len(prefix) : -len(_EVENTS_SUFFIX)]
+        return _signal_of(self.namespace, events_key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signal_of(namespace: str, events_key: str) -> str:
+    # A worker asks this for every entry it reads; the answers are few.
+    prefix = f"{namespace}:{{sig:"
+    if not (events_key.startswith(prefix) and events_key.endswith(_EVENTS_SUFFIX)):
+        raise ValueError(f"{events_key!r} is not an events key of {namespace!r}")
+    return events_key[len(prefix) : -len(_EVENTS_SUFFIX)]

@@ -65,6 +65,7 @@ class Routes:
     def __init__(self, only: Iterable[str] | None = None) -> None:
         self._only = None if only is None else frozenset(only)
         self._routes: dict[str, Route] | None = None
+        self._streams: dict[tuple[str, bool], list[str]] = {}
 
     def _all(self) -> dict[str, Route]:
         if self._routes is None:
@@ -89,12 +90,28 @@ class Routes:
         ]
 
     def streams(self, keys: Keys) -> list[str]:
-        """Event streams this worker's service consumes as a consumer group."""
-        return [keys.events(name) for name in self._names(broadcast=False)]
+        """Event streams this worker's service consumes as a consumer group.
+
+        Found once (the receivers a worker serves are connected at import);
+        ``refresh()`` looks again.
+        """
+        return self._streams_of(keys, broadcast=False)
 
     def broadcast_streams(self, keys: Keys) -> list[str]:
         """Event streams every worker process reads for its broadcast receivers."""
-        return [keys.events(name) for name in self._names(broadcast=True)]
+        return self._streams_of(keys, broadcast=True)
+
+    def _streams_of(self, keys: Keys, *, broadcast: bool) -> list[str]:
+        found = self._streams.get((keys.namespace, broadcast))
+        if found is None:
+            found = [keys.events(name) for name in self._names(broadcast=broadcast)]
+            self._streams[(keys.namespace, broadcast)] = found
+        return found
+
+    def refresh(self) -> None:
+        """Forget what was found, so new signals and receivers are seen."""
+        self._routes = None
+        self._streams.clear()
 
     def route(self, name: str) -> Route:
         """The route of a signal name; empty when this process has none."""

@@ -203,7 +203,8 @@ class Worker:
         while not self.stopping:
             try:
                 entries = await self._read(backlog, burst)
-                entries += await liveness.reclaim()
+                if not burst or not entries:  # burst: reclaim once drained
+                    entries += await liveness.reclaim()
                 self._failures = 0
             except CONNECTION_ERRORS as exc:
                 await self._pause(exc)
