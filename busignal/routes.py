@@ -31,6 +31,13 @@ class Route:
         default_factory=dict, compare=False, repr=False
     )
 
+    def max_deliveries(self, default: int) -> int:
+        """The signal's own delivery limit, if one of its objects sets one."""
+        for signal in self.signals:
+            if signal.max_deliveries is not None:
+                return signal.max_deliveries
+        return default
+
     def match(self, sender: str, *, broadcast: bool) -> tuple[list[Match], object]:
         """Receivers for events from ``sender``, and the sender object to pass.
 

@@ -135,6 +135,7 @@ class Signal:
         providing_args: Iterable[str] | None = None,
         bus: Bus | None = None,
         timeout: float | None = None,
+        max_deliveries: int | None = None,
     ) -> None:
         self.name = None if name is None else _check_name(name)
         if bus is not None and self.name is None:
@@ -144,6 +145,12 @@ class Signal:
             )
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
+        if max_deliveries is not None and max_deliveries < 1:
+            raise ConfigurationError(
+                f"max_deliveries must be at least 1, got {max_deliveries!r}"
+            )
+        #: Tries before a failing event is dead-lettered (None: the worker's).
+        self.max_deliveries = max_deliveries
         if isinstance(providing_args, str):
             raise TypeError(
                 f"providing_args must be a list of names, got the string "

@@ -384,13 +384,15 @@ class Worker:
             return None  # a dead-letter replay meant for another service
         signal_name = self.keys.signal_of(stream)
         env = self._decode(fields, signal_name)
-        if attempt > self.config.max_deliveries:
+        route = self.routes.route(signal_name)
+        limit = route.max_deliveries(self.config.max_deliveries)
+        if attempt > limit:
             raise BadEntry(
                 f"delivered {attempt - 1} times without being acknowledged "
-                f"(max_deliveries={self.config.max_deliveries}); a worker died "
-                f"or stalled while running it each time"
+                f"(max_deliveries={limit}); a worker died or stalled while "
+                f"running it each time"
             )
-        regs, sender = self.routes.route(signal_name).match(env.sender, broadcast=False)
+        regs, sender = route.match(env.sender, broadcast=False)
         delivery = Delivery(
             env.message_id,
             entry_id,
@@ -483,7 +485,8 @@ class Worker:
             pipe.expire(env.reply_to, self.bus.config.reply_ttl)
         elif job.failed:
             attempt = job.delivery.attempt
-            if attempt < self.config.max_deliveries:
+            route = self.routes.route(job.delivery.signal)
+            if attempt < route.max_deliveries(self.config.max_deliveries):
                 self._liveness.schedule_retry(job.stream, job.entry_id, attempt)
                 return
             error = next(o.error for o in job.outcomes if o.error is not None)

@@ -8,7 +8,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from busignal import dead
+from busignal import ConfigurationError, dead
 from busignal.bus import Bus
 from busignal.envelope import Mode, encode
 from busignal.signal import Signal
@@ -342,3 +342,26 @@ def test_receiver_failing_once_runs_again_with_the_same_message_id(
     assert (first, second) == (1, 2)
     assert first_id == second_id
     assert dead.list_dead(bus, name) == []
+
+
+def test_signal_max_deliveries_overrides_the_workers(bus: Bus, name: str) -> None:
+    attempts: Recorder[int] = Recorder()
+    sig = Signal(name, max_deliveries=2)
+
+    def always_fails(**kwargs: object) -> None:
+        attempts.add(delivery().attempt)
+        raise RuntimeError("poison")
+
+    sig.connect(always_fails, weak=False)
+    drain(bus, "svc", signals=[name])
+    sig.publish(sender=None)
+
+    drain(bus, "svc", signals=[name], max_deliveries=5)
+
+    assert attempts.items == [1, 2]
+    assert [d.attempts for d in dead.list_dead(bus, name)] == [2]
+
+
+def test_signal_max_deliveries_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError, match="max_deliveries must be at least 1"):
+        Signal("bad-limit", max_deliveries=0)
