@@ -1,0 +1,126 @@
+"""``python -m benchmarks [--smoke] [--write] [--rounds N]``.
+
+Exit codes: 0 the run completed (targets missed or not, they are reported,
+not asserted); 1 a run failed (a worker died, Redis stopped); 2 something
+the harness needs is missing (redis-server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import others, report
+from benchmarks.fleet import Fleet
+from benchmarks.procs import MissingTool, RedisServer
+from benchmarks.scenarios import Plan, Run
+from benchmarks.stats import Figures
+from busignal import Bus
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="busignal against a hand-written redis-py loop, interleaved.",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few hundred events, one round"
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="rewrite README results and results.png"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds (default 5)")
+    parser.add_argument(
+        "--no-others", action="store_true", help="skip Celery and taskiq"
+    )
+    return parser
+
+
+def measure(server: RedisServer, plan: Plan, logs: Path, with_others: bool) -> Figures:
+    """Run every round against ``server``; the workers are stopped afterwards."""
+    client = server.client()
+    bus = Bus(server.url, timeout=10)
+    figures = Figures()
+    fleet = Fleet(server.url, client, logs)
+    run = Run(bus, client, fleet, plan, figures)
+    try:
+        run.start_workers()
+        for index in range(plan.rounds):
+            started = time.perf_counter()
+            run.round(index)
+            print(
+                f"round {index + 1}/{plan.rounds}: "
+                f"{time.perf_counter() - started:.1f}s",
+                flush=True,
+            )
+        run.record_peak_memory()
+    finally:
+        fleet.stop()
+        bus.close()
+    if with_others:
+        others.run_all(server, plan, logs, figures)
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        RedisServer.binary()
+    except MissingTool as exc:
+        print(f"benchmarks: {exc}", file=sys.stderr)
+        return 2
+    plan = Plan.smoke() if args.smoke else Plan()
+    if args.rounds:
+        plan = Plan(**{**_fields(plan), "rounds": args.rounds})
+    with tempfile.TemporaryDirectory(prefix="busignal-bench-") as tmp:
+        server = RedisServer(Path(tmp))
+        server.start()
+        try:
+            version = server.version()
+            figures = measure(server, plan, Path(tmp), not args.no_others)
+        except RuntimeError as exc:
+            print(f"benchmarks: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            server.stop()
+    sides = others.sides(figures)
+    command = "python -m benchmarks " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
+    info = report.machine(version, command.strip())
+    print()
+    print(info)
+    print()
+    print(report.table(figures, sides))
+    print()
+    note = " (smoke run: too few events to mean anything)" if args.smoke else ""
+    print(f"targets{note}:")
+    lines = [t.line() for t in report.targets(figures)]
+    print("\n".join(lines))
+    for line in others.skipped():
+        print(line)
+    if args.write:
+        text = "\n\n".join(
+            [
+                info,
+                report.table(figures, sides, markdown=True),
+                "```\n" + "\n".join(lines) + "\n```",
+                "![round trips and drain rates](results.png)",
+            ]
+        )
+        print(f"wrote {report.write_readme(text)}")
+        print(report.write_plot(figures, sides))
+    return 0
+
+
+def _fields(plan: Plan) -> dict[str, int]:
+    return {name: getattr(plan, name) for name in Plan.__slots__}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The benchmark harness runs end to end, and says what is missing when it cannot.
+
+Timings are never asserted: the machines tests run on are shared.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scenarios import SCENARIOS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(150)
+def test_benchmarks_smoke_prints_every_scenario() -> None:
+    result = _run("--smoke")
+
+    assert result.returncode == 0, result.stderr
+    for scenario in SCENARIOS:
+        assert scenario in result.stdout, f"{scenario} missing:\n{result.stdout}"
+    assert "targets" in result.stdout
+
+
+def test_benchmarks_without_redis_server_names_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}
+
+    result = _run("--smoke", env=env)
+
+    assert result.returncode != 0
+    assert "redis-server" in result.stderr
