@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+from busignal.embedded import free_port
 
 __all__ = [
     "MissingTool",
@@ -32,14 +33,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 class MissingTool(Exception):
     """A program the harness needs is not installed; the message says which."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(

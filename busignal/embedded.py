@@ -22,7 +22,7 @@ import redis
 
 from busignal.errors import BusignalError
 
-__all__ = ["EmbeddedRedis", "EmbeddedUnavailable", "find_server_binary"]
+__all__ = ["EmbeddedRedis", "EmbeddedUnavailable", "find_server_binary", "free_port"]
 
 HOW_TO_POINT = (
     "install redis-server (e.g. 'apt install redis-server' or 'brew install "
@@ -54,7 +54,8 @@ def find_server_binary() -> Path | None:
     return path if path.is_file() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -85,7 +86,7 @@ class EmbeddedRedis:
                 f"extra installed; {HOW_TO_POINT}"
             )
         self.directory = Path(tempfile.mkdtemp(prefix="busignal-redis-"))
-        self.port = _free_port()
+        self.port = free_port()
         command = [
             str(binary),
             "--port", str(self.port),

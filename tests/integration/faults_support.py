@@ -92,6 +92,22 @@ def pending(server: RedisServer, signal: str, group: str = SERVICE) -> int:
     return int(summary["pending"])
 
 
+def pending_for_pid(
+    server: RedisServer, signal: str, pid: int, group: str = SERVICE
+) -> int:
+    """How many entries the worker process ``pid`` holds unacknowledged."""
+    try:
+        summary = server.client().xpending(events_key(signal), group)
+    except redis.ResponseError:
+        return 0
+    return sum(
+        int(c["pending"])
+        for c in summary["consumers"]
+        if f":{pid}:"
+        in (c["name"].decode() if isinstance(c["name"], bytes) else c["name"])
+    )
+
+
 def kill_redis(server: RedisServer) -> None:
     """kill -9 the server (no shutdown save); its --dir stays for a restart."""
     assert server.process is not None

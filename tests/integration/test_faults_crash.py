@@ -21,6 +21,7 @@ from .faults_support import (
     elapsed_since,
     ledger,
     pending,
+    pending_for_pid,
     tally,
     wait_handled,
 )
@@ -75,6 +76,11 @@ def test_faults_kill9_during_1000_events_loses_none(
     second = worker_factory(SERVICE, "faults_receivers")
     ids = tick.publish_many(None, [{"delay": 0.02}] * 1000)
     wait_for(lambda: len(ledger(redis_server)) >= 200, 20, "200 events handled")
+    wait_for(
+        lambda: pending_for_pid(redis_server, "faults_tick", first.pid) > 0,
+        20,
+        "the first worker to hold entries",
+    )
 
     first.kill()
     third = worker_factory(SERVICE, "faults_receivers")
