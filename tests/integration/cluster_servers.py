@@ -61,7 +61,7 @@ class LocalCluster:
         ports = cluster_ports(self.masters * (1 + self.replicas))
         for port in ports:
             directory = self.directory / f"node-{port}"
-            directory.mkdir()
+            directory.mkdir(parents=True)
             server = RedisServer(
                 port,
                 directory,
