@@ -70,6 +70,8 @@ class LocalCluster:
                     "--cluster-config-file", f"nodes-{port}.conf",
                     "--cluster-node-timeout", str(self.node_timeout_ms),
                     "--appendonly", "yes",
+                    "--repl-diskless-sync-delay", "0",
+                    "--cluster-replica-validity-factor", "0",
                 ),
             )  # fmt: skip
             server.start()
@@ -81,6 +83,7 @@ class LocalCluster:
         ]  # fmt: skip
         subprocess.run(command, check=True, capture_output=True, timeout=30)
         wait_for(self.ok, 20, "cluster_state:ok on every node")
+        wait_for(self.replicas_synced, 20, "every replica in sync")
 
     def ok(self) -> bool:
         """True when every running node says cluster_state:ok and knows all slots."""
@@ -95,6 +98,14 @@ class LocalCluster:
                 return False
         return True
 
+    def replicas_synced(self) -> bool:
+        """True when every replica's link to its master is up."""
+        roles = [s.client().info("replication") for s in self.servers if s.process]
+        replicas = [r for r in roles if r.get("role") == "slave"]
+        return len(replicas) == self.masters * self.replicas and all(
+            r.get("master_link_status") == "up" for r in replicas
+        )
+
     def node_of(self, key: str) -> int:
         """The port of the master that serves ``key``'s slot now."""
         client: Any = redis.cluster.RedisCluster(
@@ -108,6 +119,14 @@ class LocalCluster:
             return int(client.get_node_from_key(key).port)
         finally:
             client.close()
+
+    def kill(self, port: int) -> None:
+        """kill -9 one node (it stays down)."""
+        server = self.server(port)
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        server.process = None
 
     def server(self, port: int) -> RedisServer:
         return next(s for s in self.servers if s.port == port)

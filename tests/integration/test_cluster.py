@@ -296,7 +296,7 @@ def test_cluster_failover_is_survived_by_senders_and_workers(
         master = replicated.node_of(bus.keys.events("event"))
         replica = replicated.replica_of(master)
 
-        replicated.server(master).process.kill()  # type: ignore[union-attr]
+        replicated.kill(master)
         replicated.wait_promoted(replica)
         second = [event.publish(None, n=n) for n in range(50, 100)]
         results = event.send(None, n=100)
