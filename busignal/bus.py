@@ -24,6 +24,7 @@ from busignal.envelope import Mode
 from busignal.errors import ConfigurationError, SerializationError
 from busignal.keys import Keys
 from busignal.names import sender_name
+from busignal.partitions import Partitioning, announce, announce_async
 from busignal.reply import Collector
 from busignal.signing import Signer, parse_secrets
 from busignal.transport import Transport
@@ -47,6 +48,7 @@ class BusConfig:
     socket_timeout: float = 5.0
     reply_ttl: int = 60
     stream_maxlen: int = 10_000
+    cluster: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,7 @@ class Bus:
             url,
             connect_timeout=self.config.connect_timeout,
             socket_timeout=self.config.socket_timeout,
+            cluster=self.config.cluster,
         )
         self.signer = Signer(self.config.secrets) if self.config.secrets else None
         self._lock = threading.Lock()
@@ -97,6 +100,8 @@ class Bus:
             tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
         ] = weakref.WeakKeyDictionary()
         self._services = _Services()
+        # (signal, partition count) this process has recorded (partitions.py).
+        self._announced: set[tuple[str, int]] = set()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
@@ -175,15 +180,19 @@ class Bus:
         kwargs: Mapping[str, object],
         mode: Mode,
         timeout: float = 0.0,
+        partition: int = 0,
     ) -> tuple[str, dict[bytes, bytes], float]:
         deadline = time.time() + timeout if timeout else 0.0
         mid = envelope.new_message_id()
+        reply_to = (
+            "" if mode is Mode.PUBLISH else self.keys.reply(mid, signal, partition)
+        )
         _, fields = envelope.encode(
             signal=signal,
             sender=sender_name(sender),
             kwargs=kwargs,
             mode=mode,
-            reply_to=self.keys.reply(mid) if mode is not Mode.PUBLISH else "",
+            reply_to=reply_to,
             deadline=deadline,
             trace=tracing.outgoing(),
             message_id=mid,
@@ -191,6 +200,32 @@ class Bus:
             max_size=self.config.max_payload,
         )
         return mid, fields, deadline
+
+    # -- partitions ----------------------------------------------------------
+
+    def _unannounced(self, signal: str, partitioning: Partitioning | None) -> int:
+        """The partition count to record before sending, or 0 when done already."""
+        if partitioning is None or partitioning.count == 1:
+            return 0
+        return (
+            0
+            if (signal, partitioning.count) in self._announced
+            else (partitioning.count)
+        )
+
+    def _announce(self, signal: str, partitioning: Partitioning | None) -> None:
+        if count := self._unannounced(signal, partitioning):
+            with self.transport.errors():
+                announce(self.client, self.keys, signal, count)
+            self._announced.add((signal, count))
+
+    async def _announce_async(
+        self, client: Any, signal: str, partitioning: Partitioning | None
+    ) -> None:
+        if count := self._unannounced(signal, partitioning):
+            with self.transport.errors():
+                await announce_async(client, self.keys, signal, count)
+            self._announced.add((signal, count))
 
     # -- sync ---------------------------------------------------------------
 
@@ -202,16 +237,20 @@ class Bus:
         robust: bool,
         timeout: float | None,
         find_receiver: Callable[[str], Callable[..., object] | None],
+        partitioning: Partitioning | None,
     ) -> _Send:
         timeout = timeout or self.config.timeout
         mode = Mode.SEND_ROBUST if robust else Mode.SEND
-        mid, fields, deadline = self._encode(signal, sender, kwargs, mode, timeout)
-        stream = self.keys.events(signal)
+        part = partitioning.choose(kwargs) if partitioning is not None else 0
+        mid, fields, deadline = self._encode(
+            signal, sender, kwargs, mode, timeout, part
+        )
+        stream = self.keys.events(signal, part)
         services = self._services.known(stream)
         return _Send(
             signal=signal,
             stream=stream,
-            reply_key=self.keys.reply(mid),
+            reply_key=self.keys.reply(mid, signal, part),
             fields=fields,
             timeout=timeout,
             deadline=deadline,
@@ -248,15 +287,20 @@ class Bus:
         robust: bool,
         timeout: float | None,
         find_receiver: Callable[[str], Callable[..., object] | None],
+        partitioning: Partitioning | None = None,
     ) -> list[Response]:
         """Send one event and collect every service's reply (see Signal.send).
 
         One round trip in the common case: the XADD and a BLPOP for the
-        first reply go in one pipeline; which services must answer is known
+        first reply go in one pipeline, to one node of a cluster (the reply
+        key is in the stream's slot); which services must answer is known
         from a look (XINFO GROUPS) at most a second old, taken in the same
         pipeline when it is due.
         """
-        plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
+        plan = self._start_send(
+            signal, sender, kwargs, robust, timeout, find_receiver, partitioning
+        )
+        self._announce(signal, partitioning)
         client = self.blocking_client(plan.timeout)
         with self.transport.errors():
             pipe = client.pipeline(transaction=False)
@@ -277,43 +321,65 @@ class Bus:
         """
         return self.config.stream_maxlen if self._services.absent(stream) else None
 
-    def publish(self, signal: str, sender: object, kwargs: Mapping[str, object]) -> str:
+    def publish(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        partitioning: Partitioning | None = None,
+    ) -> str:
         """Append one event to the signal's stream; return its entry id."""
-        return self.publish_many(signal, sender, (kwargs,))[0]
+        return self.publish_many(signal, sender, (kwargs,), partitioning)[0]
 
     def _encode_many(
-        self, signal: str, sender: object, batch: Iterable[Mapping[str, object]]
-    ) -> list[dict[bytes, bytes]]:
+        self,
+        signal: str,
+        sender: object,
+        batch: Iterable[Mapping[str, object]],
+        partitioning: Partitioning | None,
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """(stream, fields) of each event; SerializationError names a bad one."""
         encoded = []
         for index, kwargs in enumerate(batch):
             try:
-                encoded.append(self._encode(signal, sender, kwargs, Mode.PUBLISH)[1])
+                part = partitioning.choose(kwargs) if partitioning is not None else 0
+                fields = self._encode(signal, sender, kwargs, Mode.PUBLISH)[1]
             except SerializationError as exc:
                 raise SerializationError(f"batch item {index}: {exc}") from exc
+            encoded.append((self.keys.events(signal, part), fields))
         return encoded
 
     def publish_many(
-        self, signal: str, sender: object, batch: Iterable[Mapping[str, object]]
+        self,
+        signal: str,
+        sender: object,
+        batch: Iterable[Mapping[str, object]],
+        partitioning: Partitioning | None = None,
     ) -> list[str]:
-        """Append many events in one round trip; nothing is written if one is bad."""
-        encoded = self._encode_many(signal, sender, batch)
+        """Append many events in one round trip; nothing is written if one is bad.
+
+        On a cluster the round trip goes to each node holding a partition used.
+        """
+        encoded = self._encode_many(signal, sender, batch, partitioning)
         if not encoded:
             return []
-        stream = self.keys.events(signal)
-        maxlen, look = self._maxlen(stream), self._services.stale(stream)
+        self._announce(signal, partitioning)
+        streams = list(dict.fromkeys(stream for stream, _ in encoded))
+        looks = [s for s in streams if self._services.stale(s)]
         with self.transport.errors():
-            if len(encoded) == 1 and not look:  # the common case: no pipeline
-                only = self.client.xadd(stream, encoded[0], maxlen=maxlen)  # type: ignore[arg-type]  # bytes fields are fine
+            if len(encoded) == 1 and not looks:  # the common case: no pipeline
+                stream, fields = encoded[0]
+                only = self.client.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
                 return [_text(only)]
             pipe = self.client.pipeline(transaction=False)
-            for fields in encoded:
-                pipe.xadd(stream, fields, maxlen=maxlen)  # type: ignore[arg-type]  # bytes fields are fine
-            if look:
+            for stream, fields in encoded:
+                pipe.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
+            for stream in looks:
                 pipe.xinfo_groups(stream)
             ids = pipe.execute()
-        if look:
-            self._services.update(stream, ids.pop())
-        return [_text(i) for i in ids]
+        for stream, groups in zip(looks, ids[len(encoded) :], strict=True):
+            self._services.update(stream, groups)
+        return [_text(i) for i in ids[: len(encoded)]]
 
     # -- async --------------------------------------------------------------
 
@@ -326,10 +392,14 @@ class Bus:
         robust: bool,
         timeout: float | None,  # noqa: ASYNC109 - Redis enforces it (BLPOP timeout)
         find_receiver: Callable[[str], Callable[..., object] | None],
+        partitioning: Partitioning | None = None,
     ) -> list[Response]:
         """The coroutine form of ``send``, on redis.asyncio."""
-        plan = self._start_send(signal, sender, kwargs, robust, timeout, find_receiver)
+        plan = self._start_send(
+            signal, sender, kwargs, robust, timeout, find_receiver, partitioning
+        )
         client: Any = await self.async_client()
+        await self._announce_async(client, signal, partitioning)
         # As for sync sends, a stalled Redis may hold the send only a socket
         # timeout past its deadline; it is then unavailable.
         limit = plan.timeout + self.config.socket_timeout
@@ -346,13 +416,19 @@ class Bus:
         return collector.results()
 
     async def apublish(
-        self, signal: str, sender: object, kwargs: Mapping[str, object]
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        partitioning: Partitioning | None = None,
     ) -> str:
         """The coroutine form of ``publish``."""
+        part = partitioning.choose(kwargs) if partitioning is not None else 0
         _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
-        stream = self.keys.events(signal)
+        stream = self.keys.events(signal, part)
         with self.transport.errors():
             client: Any = await self.async_client()
+            await self._announce_async(client, signal, partitioning)
             entry_id = await client.xadd(stream, fields, maxlen=self._maxlen(stream))
         return _text(entry_id)
 

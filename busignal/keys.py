@@ -3,6 +3,20 @@
 One signal's keys share the literal hash tag ``{sig:NAME}`` so that on a
 Redis Cluster they live in one slot. The namespace isolates tenants and
 tests without FLUSHALL.
+
+Partitions. A signal with ``partitions=N`` has N events streams.
+Partition 0 is the signal's plain stream (``{sig:NAME}``), so a signal
+that becomes partitioned keeps the stream it had; partition ``k > 0`` has
+its own tag, ``{sig:NAME#k}``, and so (usually) its own slot and node.
+Each partition is a self-contained unit: its events, its dead letters
+and the replies to sends made on it all carry its tag.
+
+Reply keys carry the tag of the partition the send went to
+(``NS:{sig:NAME#k}:reply:ID``) rather than a tag of their own: on a
+Redis Cluster the send's first round trip (XADD, XINFO GROUPS and a
+BLPOP for the first reply, one pipeline) then goes to one node, and the
+worker's reply (RPUSH, EXPIRE) and XACK for an entry go to one node too.
+On a single Redis the tag costs nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +24,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-__all__ = ["Keys"]
+__all__ = ["PARTITION_MARK", "Keys"]
+
+#: Separates a signal's name from its partition number inside the tag.
+#: Signal names may not contain it.
+PARTITION_MARK = "#"
 
 _EVENTS_SUFFIX = "}:events"
 
@@ -21,17 +39,34 @@ class Keys:
 
     namespace: str = "busignal"
 
-    def events(self, signal: str) -> str:
-        """The stream holding one entry per send of ``signal``."""
-        return f"{self.namespace}:{{sig:{signal}}}:events"
+    def tag(self, signal: str, partition: int = 0) -> str:
+        """The hash tag of one partition of ``signal`` (braces included)."""
+        if partition:
+            return f"{{sig:{signal}{PARTITION_MARK}{partition}}}"
+        return f"{{sig:{signal}}}"
 
-    def dead(self, signal: str) -> str:
-        """The stream of ``signal``'s entries that failed past the limit."""
-        return f"{self.namespace}:{{sig:{signal}}}:dead"
+    def events(self, signal: str, partition: int = 0) -> str:
+        """The stream holding one entry per send of ``signal`` (one partition)."""
+        return f"{self.namespace}:{self.tag(signal, partition)}:events"
 
-    def reply(self, message_id: str) -> str:
-        """The list a worker of each service pushes its reply for one send to."""
-        return f"{self.namespace}:reply:{message_id}"
+    def dead(self, signal: str, partition: int = 0) -> str:
+        """The stream of a partition's entries that failed past the limit."""
+        return f"{self.namespace}:{self.tag(signal, partition)}:dead"
+
+    def reply(self, message_id: str, signal: str, partition: int = 0) -> str:
+        """The list each service's worker pushes its reply for one send to.
+
+        In the slot of the stream the send went to (see the module docstring).
+        """
+        return f"{self.namespace}:{self.tag(signal, partition)}:reply:{message_id}"
+
+    def partitions(self, signal: str) -> str:
+        """The set of every partition count ``signal`` was ever used with.
+
+        Workers serve as many partitions as the largest count, so events on
+        partitions a smaller count no longer writes to are still drained.
+        """
+        return f"{self.namespace}:{self.tag(signal)}:partitions"
 
     @property
     def workers(self) -> str:
@@ -39,18 +74,34 @@ class Keys:
         return f"{self.namespace}:workers"
 
     def events_pattern(self) -> str:
-        """A SCAN pattern matching every signal's events stream."""
+        """A SCAN pattern matching every signal's events streams."""
         return f"{self.namespace}:{{sig:*}}:events"
+
+    def reply_pattern(self) -> str:
+        """A SCAN pattern matching every reply key."""
+        return f"{self.namespace}:{{sig:*}}:reply:*"
+
+    def partition_of(self, events_key: str) -> tuple[str, int]:
+        """The signal name and partition of an events stream key."""
+        return _partition_of(self.namespace, events_key)
 
     def signal_of(self, events_key: str) -> str:
         """The signal name of an events stream key (inverse of ``events``)."""
-        return _signal_of(self.namespace, events_key)
+        return self.partition_of(events_key)[0]
+
+    def dead_of(self, events_key: str) -> str:
+        """The dead-letter stream in the slot of an events stream."""
+        return events_key[: -len("events")] + "dead"
 
 
 @functools.lru_cache(maxsize=1024)
-def _signal_of(namespace: str, events_key: str) -> str:
+def _partition_of(namespace: str, events_key: str) -> tuple[str, int]:
     # A worker asks this for every entry it reads; the answers are few.
     prefix = f"{namespace}:{{sig:"
     if not (events_key.startswith(prefix) and events_key.endswith(_EVENTS_SUFFIX)):
         raise ValueError(f"{events_key!r} is not an events key of {namespace!r}")
-    return events_key[len(prefix) : -len(_EVENTS_SUFFIX)]
+    inner = events_key[len(prefix) : -len(_EVENTS_SUFFIX)]
+    name, mark, number = inner.rpartition(PARTITION_MARK)
+    if mark and number.isdigit() and name:
+        return name, int(number)
+    return inner, 0

@@ -2,7 +2,10 @@
 
 A worker serves every named signal that has receivers in its process (or
 the ones it was told to). Several ``Signal`` objects may share a name; their
-receivers run in the order each signal has them.
+receivers run in the order each signal has them. A partitioned signal's
+route covers every partition: as many as its signals are configured with,
+or more when the signal's ``partitions`` set in Redis says a sender used
+more (``grow``), so that no partition is left undrained.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ class Routes:
     def __init__(self, only: Iterable[str] | None = None) -> None:
         self._only = None if only is None else frozenset(only)
         self._routes: dict[str, Route] | None = None
-        self._streams: dict[tuple[str, bool], list[str]] = {}
+        self._grown: dict[str, int] = {}
+        self._found: dict[tuple[str, bool], list[str]] = {}
 
     def _all(self) -> dict[str, Route]:
         if self._routes is None:
@@ -96,11 +100,37 @@ class Routes:
             )
         ]
 
+    def names(self) -> list[str]:
+        """The names of every signal this worker serves."""
+        return list(self._all())
+
+    def partitions(self, name: str) -> int:
+        """How many partitions of ``name`` are served."""
+        signals = self._all()[name].signals if name in self._all() else ()
+        configured = max((s.partitioning.count for s in signals), default=1)
+        return max(configured, self._grown.get(name, 1))
+
+    def grow(self, name: str, count: int) -> list[int]:
+        """Serve ``count`` partitions of ``name``; return the partitions added."""
+        before = self.partitions(name)
+        if count <= before:
+            return []
+        self._grown[name] = count
+        self._found.clear()
+        return list(range(before, count))
+
+    def _streams(self, keys: Keys, *, broadcast: bool) -> list[str]:
+        return [
+            keys.events(name, partition)
+            for name in self._names(broadcast=broadcast)
+            for partition in range(self.partitions(name))
+        ]
+
     def streams(self, keys: Keys) -> list[str]:
         """Event streams this worker's service consumes as a consumer group.
 
-        Found once (the receivers a worker serves are connected at import);
-        ``refresh()`` looks again.
+        Found once (the receivers a worker serves are connected at import),
+        again after ``grow()`` or ``refresh()``.
         """
         return self._streams_of(keys, broadcast=False)
 
@@ -109,16 +139,16 @@ class Routes:
         return self._streams_of(keys, broadcast=True)
 
     def _streams_of(self, keys: Keys, *, broadcast: bool) -> list[str]:
-        found = self._streams.get((keys.namespace, broadcast))
+        found = self._found.get((keys.namespace, broadcast))
         if found is None:
-            found = [keys.events(name) for name in self._names(broadcast=broadcast)]
-            self._streams[(keys.namespace, broadcast)] = found
+            found = self._streams(keys, broadcast=broadcast)
+            self._found[(keys.namespace, broadcast)] = found
         return found
 
     def refresh(self) -> None:
         """Forget what was found, so new signals and receivers are seen."""
         self._routes = None
-        self._streams.clear()
+        self._found.clear()
 
     def route(self, name: str) -> Route:
         """The route of a signal name; empty when this process has none."""

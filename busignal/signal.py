@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from busignal import names
 from busignal.errors import ConfigurationError
+from busignal.keys import PARTITION_MARK
+from busignal.partitions import Partitioning
 from busignal.view import SignalView
 
 if TYPE_CHECKING:
@@ -124,7 +126,9 @@ class Signal:
     ``name`` makes the signal addressable on the bus (the same in every
     process); an unnamed signal stays in-process. ``providing_args`` is kept
     as documentation only. ``bus`` and ``timeout`` are the distribution
-    options, unused while the signal is in-process.
+    options, unused while the signal is in-process. ``partitions`` spreads
+    a hot signal over that many streams (Redis Cluster nodes), by the kwarg
+    named ``partition_key`` or round-robin (see ``busignal.partitions``).
     """
 
     def __init__(
@@ -136,8 +140,16 @@ class Signal:
         bus: Bus | None = None,
         timeout: float | None = None,
         max_deliveries: int | None = None,
+        partitions: int = 1,
+        partition_key: str | None = None,
     ) -> None:
         self.name = None if name is None else _check_name(name)
+        self.partitioning = Partitioning(partitions, partition_key)
+        if self.name is None and (partitions != 1 or partition_key is not None):
+            raise ConfigurationError(
+                "Signal(partitions=...) needs a name that is the same in every "
+                "process, e.g. Signal('order_paid', partitions=4)"
+            )
         if bus is not None and self.name is None:
             raise ConfigurationError(
                 "Signal(bus=...) needs a name that is the same in every process, "
@@ -537,10 +549,13 @@ def _check_name(name: object) -> str:
             f"Signal name must be a str, got {name!r}; to document the "
             f"arguments, pass providing_args=[...] by keyword"
         )
-    if not name or any(char.isspace() or char in "{}" for char in name):
+    if not name or any(
+        char.isspace() or char in "{}" or char == PARTITION_MARK for char in name
+    ):
         raise ConfigurationError(
             f"Signal name {name!r} cannot be used on the bus: give a non-empty "
-            f"name without whitespace or braces, e.g. Signal('order_paid')"
+            f"name without whitespace, braces or {PARTITION_MARK!r}, "
+            f"e.g. Signal('order_paid')"
         )
     return name
 

@@ -6,6 +6,16 @@ mapping of connection failures to ``BusUnavailable`` live in one place.
 URLs: ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS, with
 ``ssl_*`` query options as redis-py reads them), ``unix:///path/redis.sock``
 and ``memory://[name]`` (fakeredis; one shared in-process server per name).
+
+Redis Cluster: ``redis+cluster://[user:password@]host:port,host:port/`` (or
+``rediss+cluster://`` for TLS) names some startup nodes; ``Bus(url,
+cluster=True)`` takes a plain ``redis://host:port`` URL of one node, as
+redis-py's ``RedisCluster.from_url`` does. The clients are then
+``redis.cluster.RedisCluster`` and ``redis.asyncio.cluster.RedisCluster``,
+typed as the plain clients: they offer the same commands. A cluster URL
+that points at a plain server, or a plain URL that points at a cluster
+node, fails with ``ConfigurationError`` at first use (``MOVED`` or "cluster
+mode is not enabled"), not with a redirection traceback.
 """
 
 from __future__ import annotations
@@ -13,11 +23,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -26,6 +38,8 @@ from busignal.errors import BusUnavailable, ConfigurationError
 __all__ = [
     "CONNECTION_ERRORS",
     "Transport",
+    "cluster_nodes",
+    "misconfigured",
     "redact",
     "unavailable",
 ]
@@ -39,11 +53,13 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
-_SCHEMES = ("redis", "rediss", "unix", "memory")
+_SCHEMES = ("redis", "rediss", "unix", "memory", "redis+cluster", "rediss+cluster")
 _BACKOFF = ExponentialWithJitterBackoff(base=0.05, cap=0.5)
 # Only a refused or dropped connection is retried (briefly). A timeout is
 # not: the command may have run, and a send must not outlive its deadline.
 _RETRIED: tuple[type[redis.RedisError], ...] = (redis.ConnectionError,)
+_CLUSTER_BACKOFF = ExponentialWithJitterBackoff(base=0.1, cap=1.0)
+_CLUSTER_RETRIES = 8
 _memory_servers: dict[str, Any] = {}
 _memory_lock = threading.Lock()
 
@@ -54,10 +70,48 @@ def redact(url: str) -> str:
     if parts.password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    hosts = parts.netloc.rpartition("@")[2]  # may list several host:port
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+
+
+def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """Split a cluster URL into a one-node URL (options, credentials) and nodes.
+
+    ``redis+cluster://u:p@a:1,b:2/?x=y`` gives ``("redis://u:p@a:1/?x=y",
+    [("a", 1), ("b", 2)])``; a plain URL gives itself and no extra nodes.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.removesuffix("+cluster")
+    auth, at, hosts = parts.netloc.rpartition("@")
+    nodes: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(
+                f"bad cluster node {item!r} in {redact(url)!r}: write host:port, "
+                f"e.g. redis+cluster://10.0.0.1:7000,10.0.0.2:7000"
+            )
+        nodes.append((host.strip("[]"), int(port)))
+    first = f"{auth}{at}{nodes[0][0]}:{nodes[0][1]}"
+    return urlunsplit(parts._replace(scheme=scheme, netloc=first)), nodes
+
+
+def misconfigured(url: str, exc: BaseException) -> ConfigurationError | None:
+    """The error for a cluster/non-cluster mix-up behind ``exc``, if it is one."""
+    text = str(exc)
+    if isinstance(exc, redis.exceptions.MovedError) or text.startswith("MOVED "):
+        return ConfigurationError(
+            f"{redact(url)} is a node of a Redis Cluster (it answered MOVED {text}); "
+            f"use redis+cluster://host:port,... or Bus(url, cluster=True)"
+        )
+    if isinstance(exc, redis.exceptions.RedisClusterException) and (
+        "not enabled" in text or "not a cluster" in text.lower()
+    ):
+        return ConfigurationError(
+            f"{redact(url)} is not a Redis Cluster ({text}); use redis://host:port "
+            f"without +cluster or cluster=True"
+        )
+    return None
 
 
 def unavailable(url: str, exc: BaseException) -> BusUnavailable:
@@ -97,6 +151,7 @@ class Transport:
         *,
         connect_timeout: float = 2.0,
         socket_timeout: float = 5.0,
+        cluster: bool = False,
     ) -> None:
         scheme = urlsplit(url).scheme
         if scheme not in _SCHEMES:
@@ -106,6 +161,14 @@ class Transport:
             )
         self.url = url
         self.is_memory = scheme == "memory"
+        self.is_cluster = cluster or scheme.endswith("+cluster")
+        if self.is_cluster and scheme in ("memory", "unix"):
+            raise ConfigurationError(
+                f"{scheme}:// cannot be a Redis Cluster; use redis+cluster://host:port"
+            )
+        self._node_url, self._nodes = (
+            cluster_nodes(url) if self.is_cluster else (url, [])
+        )
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
 
@@ -126,8 +189,25 @@ class Transport:
             name = urlsplit(self.url).netloc or "default"
             client: redis.Redis = fakeredis.FakeRedis(server=_memory_server(name))
             return client
+        if self.is_cluster:
+            return self._sync_cluster(timeout)
         retry = Retry(_BACKOFF, 2, supported_errors=_RETRIED)
         return redis.Redis.from_url(self.url, retry=retry, **self._options(timeout))
+
+    def _sync_cluster(self, timeout: float | None) -> redis.Redis:
+        nodes = [redis.cluster.ClusterNode(h, p) for h, p in self._nodes]  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        # Failover: the client refreshes its slot map and retries a command
+        # whose node went away, for a few seconds (a replica's promotion).
+        retry = Retry(_CLUSTER_BACKOFF, _CLUSTER_RETRIES)
+        with self.errors():
+            client = redis.cluster.RedisCluster.from_url(
+                self._node_url,
+                startup_nodes=nodes,
+                retry=retry,
+                **self._options(timeout),
+            )
+        # Same command methods as redis.Redis; callers keep one client type.
+        return cast(redis.Redis, client)
 
     def async_client(
         self, *, socket_timeout: float | None = -1.0
@@ -144,6 +224,16 @@ class Transport:
             return aclient
         from redis.asyncio.retry import Retry as AsyncRetry
 
+        if self.is_cluster:
+            nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in self._nodes]
+            cluster = redis.asyncio.cluster.RedisCluster.from_url(
+                self._node_url,
+                startup_nodes=nodes,
+                retry=AsyncRetry(_CLUSTER_BACKOFF, _CLUSTER_RETRIES),
+                **self._options(timeout),
+            )
+            # Same command methods as redis.asyncio.Redis (see sync_client).
+            return cast(redis.asyncio.Redis, cluster)
         retry = AsyncRetry(_BACKOFF, 2, supported_errors=_RETRIED)
         return redis.asyncio.Redis.from_url(
             self.url, retry=retry, **self._options(timeout)
@@ -157,4 +247,20 @@ class Transport:
         except CONNECTION_ERRORS as exc:
             if isinstance(exc, redis.ResponseError):
                 raise
+            raise unavailable(self.url, exc) from exc
+        except (redis.ResponseError, redis.exceptions.RedisClusterException) as exc:
+            self.raise_misconfigured(exc)
+            raise
+
+    def raise_misconfigured(self, exc: BaseException) -> None:
+        """Raise ConfigurationError for a cluster/non-cluster mix-up; else return.
+
+        A cluster whose nodes cannot be reached at all is BusUnavailable.
+        """
+        error = misconfigured(self.url, exc)
+        if error is not None:
+            raise error from exc
+        if isinstance(exc, redis.exceptions.RedisClusterException) and (
+            "cannot be connected" in str(exc)
+        ):
             raise unavailable(self.url, exc) from exc

@@ -68,7 +68,11 @@ class SignalView:
 
     def _options(self) -> dict[str, Any]:
         timeout = self.timeout if self.timeout is not None else self.signal.timeout
-        return {"timeout": timeout, "find_receiver": self.signal.find_receiver}
+        return {
+            "timeout": timeout,
+            "find_receiver": self.signal.find_receiver,
+            "partitioning": self.signal.partitioning,
+        }
 
     def _target(self) -> tuple[Bus, str] | None:
         bus = self.bus()
@@ -116,12 +120,12 @@ class SignalView:
         encoded.
         """
         bus, name = self._required_bus("publish")
-        return bus.publish(name, sender, named)
+        return bus.publish(name, sender, named, self.signal.partitioning)
 
     async def apublish(self, sender: object, **named: object) -> str:
         """The coroutine form of ``publish``."""
         bus, name = self._required_bus("apublish")
-        return await bus.apublish(name, sender, named)
+        return await bus.apublish(name, sender, named, self.signal.partitioning)
 
     def publish_many(
         self, sender: object, batch: Iterable[Mapping[str, object]]
@@ -132,4 +136,4 @@ class SignalView:
         names its index and nothing from the batch is written.
         """
         bus, name = self._required_bus("publish_many")
-        return bus.publish_many(name, sender, batch)
+        return bus.publish_many(name, sender, batch, self.signal.partitioning)

@@ -1,7 +1,8 @@
 """The worker runtime: read events, run receivers, reply and acknowledge.
 
 One ``Worker`` is one consumer of one service (consumer group). It reads
-every stream its process's receivers need in one XREADGROUP, runs sync
+every stream its process's receivers need in one XREADGROUP (on a Redis
+Cluster, one per slot, concurrently: ``busignal.reading``), runs sync
 receivers in a thread pool and async ones on its loop, and posts the
 batch's replies, dead letters and acks in one pipeline. Liveness
 (heartbeats, leases, reclaiming a dead worker's entries) is in
@@ -36,6 +37,8 @@ from busignal.envelope import BadEntry, Mode
 from busignal.errors import ConfigurationError
 from busignal.liveness import Liveness
 from busignal.observe import LogObserver, Observer
+from busignal.partitions import partition_counts
+from busignal.reading import Group, Reads, slot_groups
 from busignal.reply import encode_reply
 from busignal.routes import Routes
 from busignal.transport import CONNECTION_ERRORS
@@ -108,6 +111,8 @@ class Worker:
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._failures = 0
         self._quick = False
+        self._reads: Reads[Any] = Reads()
+        self._next_discovery = 0.0
         #: Set once the worker has joined its groups and announced itself.
         self.ready = threading.Event()
         self.handled = 0
@@ -182,14 +187,18 @@ class Worker:
         liveness = self._liveness = Liveness(self, self._client)
         broadcast: asyncio.Task[None] | None = None
         try:
-            await self._with_backoff(self._join_groups)
+            with self.bus.transport.errors():  # a cluster/non-cluster mix-up
+                await self._with_backoff(self._discover)
+                await self._with_backoff(self._join_groups)
             await liveness.start(burst=burst)
             if not burst and self.routes.broadcast_streams(self.keys):
                 positions = await self._broadcast_positions()
                 broadcast = asyncio.create_task(self._broadcast(positions))
             self.ready.set()
-            await self._loop(liveness, burst)
+            with self.bus.transport.errors():
+                await self._loop(liveness, burst)
         finally:
+            self._reads.cancel()
             if broadcast is not None:
                 broadcast.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -202,10 +211,7 @@ class Worker:
         backlog = True  # first read our own pending entries (a restart)
         while not self.stopping:
             try:
-                entries = await self._read(backlog, burst)
-                if not burst or not entries:  # burst: reclaim once drained
-                    entries += await liveness.reclaim()
-                self._failures = 0
+                entries = await self._next_entries(liveness, backlog, burst)
             except CONNECTION_ERRORS as exc:
                 await self._pause(exc)
                 continue
@@ -221,6 +227,10 @@ class Worker:
                 backlog = False
             elif burst and not liveness.has_retries():
                 return
+        # Reads still in flight on other cluster nodes: handle what they got.
+        for response in await self._reads.drain():
+            if entries := _entries(response):
+                await self.handle(entries)
 
     async def _pause(self, exc: BaseException) -> None:
         """Wait before retrying after a connection failure: exponential, jittered.
@@ -247,9 +257,47 @@ class Worker:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 5.0)
 
-    async def _join_groups(self, start: str = "$") -> None:
+    async def _discover(self) -> None:
+        """Serve every partition any sender used (the signals' partitions sets).
+
+        Groups on partitions found this way start at their beginning, so
+        events a sender put there before this worker knew of them are read.
+        """
+        names = self.routes.names()
+        self._next_discovery = time.monotonic() + self.config.heartbeat_interval
+        if not names:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.smembers(self.keys.partitions(name))
+        added: list[str] = []
+        for name, members in zip(names, await pipe.execute(), strict=True):
+            for partition in self.routes.grow(name, partition_counts(members)):
+                added.append(self.keys.events(name, partition))
+        if added and self.ready.is_set():
+            logger.info("serving new partitions %s", ", ".join(added))
+            await self._join_groups(start="0", streams=added)
+
+    async def _next_entries(
+        self, liveness: Liveness, backlog: bool, burst: bool
+    ) -> list[Entry]:
+        """What to handle next: new entries, then retries and lost ones."""
+        await self._discover_now()
+        entries = await self._read(backlog, burst)
+        if not burst or not entries:  # burst: reclaim once drained
+            entries += await liveness.reclaim()
+        self._failures = 0
+        return entries
+
+    async def _discover_now(self) -> None:
+        if time.monotonic() >= self._next_discovery:
+            await self._discover()
+
+    async def _join_groups(
+        self, start: str = "$", streams: Sequence[str] | None = None
+    ) -> None:
         assert self._client is not None
-        for stream in self.routes.streams(self.keys):
+        for stream in self.routes.streams(self.keys) if streams is None else streams:
             try:
                 await self._client.xgroup_create(
                     stream, self.config.service, id=start, mkstream=True
@@ -279,26 +327,34 @@ class Worker:
         client: Any = self.bus.transport.async_client(
             socket_timeout=self.config.block_ms / 1000 + self.bus.config.socket_timeout
         )
+        groups = slot_groups(positions, cluster=self.bus.transport.is_cluster)
+        reads: Reads[Any] = Reads()
+
+        async def read(group: Group) -> Any:
+            return await client.xread(
+                {s: positions[s] for s in group},
+                count=self.config.batch,
+                block=self.config.block_ms,
+            )
+
         try:
             while not self.stopping:
                 try:
-                    response = await client.xread(
-                        positions, count=self.config.batch, block=self.config.block_ms
-                    )
+                    responses = await reads.next(groups, read)
                 except CONNECTION_ERRORS as exc:
                     await self._pause(exc)
                     continue
                 jobs = []
-                for stream, items in response or []:
-                    for entry_id, fields in items:
-                        positions[_text(stream)] = _text(entry_id)
-                        job = self._broadcast_job(
-                            (_text(stream), _text(entry_id), fields, 1)
-                        )
-                        if job is not None:
-                            jobs.append(job)
+                for stream, entry_id, fields, _ in (
+                    e for response in responses for e in _entries(response)
+                ):
+                    positions[stream] = entry_id
+                    job = self._broadcast_job((stream, entry_id, fields, 1))
+                    if job is not None:
+                        jobs.append(job)
                 await self._run(jobs)
         finally:
+            reads.cancel()
             await client.aclose()
 
     def _broadcast_job(self, entry: Entry) -> Job | None:
@@ -336,22 +392,25 @@ class Worker:
         if not streams:
             await asyncio.sleep(self.config.block_ms / 1000)
             return []
-        start = "0" if backlog else ">"
-        block = None if (backlog or burst) else self.config.block_ms
-        response = await self._client.xreadgroup(
+        groups = slot_groups(streams, cluster=self.bus.transport.is_cluster)
+        if backlog or burst:  # reads that do not block: one group after another
+            start = "0" if backlog else ">"
+            responses = [await self._read_group(g, start, None) for g in groups]
+        else:
+            responses = await self._reads.next(
+                groups, lambda g: self._read_group(g, ">", self.config.block_ms)
+            )
+        entries = [e for response in responses for e in _entries(response)]
+        return await self._counted(entries) if backlog else entries
+
+    async def _read_group(self, streams: Group, start: str, block: int | None) -> Any:
+        return await self._client.xreadgroup(
             self.config.service,
             self.consumer,
             dict.fromkeys(streams, start),
             count=self.config.batch,
             block=block,
         )
-        entries = [
-            (_text(stream), _text(entry_id), fields, 1)
-            for stream, items in response or []
-            for entry_id, fields in items
-            if fields  # an id whose entry was trimmed away has no fields
-        ]
-        return await self._counted(entries) if backlog else entries
 
     async def _counted(self, entries: list[Entry]) -> list[Entry]:
         """Give entries re-read from this worker's own pending list their attempt.
@@ -512,7 +571,8 @@ class Worker:
                 b"at": repr(time.time()).encode(),
             }
         )
-        pipe.xadd(self.keys.dead(signal), record, maxlen=self.config.dead_maxlen)
+        # The dead letters of a partition stay in its slot, with its ack.
+        pipe.xadd(self.keys.dead_of(stream), record, maxlen=self.config.dead_maxlen)
         pipe.xack(stream, self.config.service, entry_id)
         for observer in self.observers:
             try:
@@ -567,3 +627,13 @@ ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s"))
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _entries(response: Any) -> list[Entry]:
+    """The entries of an XREAD or XREADGROUP reply, with attempt 1."""
+    return [
+        (_text(stream), _text(entry_id), fields, 1)
+        for stream, items in response or []
+        for entry_id, fields in items
+        if fields  # an id whose entry was trimmed away has no fields
+    ]

@@ -243,7 +243,7 @@ def test_redis_client_sees_no_leftover_reply_keys(
     worker_factory("billing", "billing")
     order_paid.send(None, amount=1)
 
-    keys = redis_server.client().keys("busignal:reply:*")
+    keys = redis_server.client().keys(bus.keys.reply_pattern())
     ttls = [redis_server.client().ttl(k) for k in keys]
 
     assert all(0 < t <= 60 for t in ttls)

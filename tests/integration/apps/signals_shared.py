@@ -28,5 +28,13 @@ def record(tag: str) -> None:
     _client.rpush(f"test:handled:{tag}", f"{message}|{os.getpid()}")
 
 
+def record_value(tag: str, value: str) -> None:
+    """Append ``value`` to the list ``test:handled:TAG`` of the test Redis."""
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(os.environ["TEST_REDIS_URL"])
+    _client.rpush(f"test:handled:{tag}", value)
+
+
 class Order:
     """A sender class known to the worker processes."""
