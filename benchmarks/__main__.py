@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-others", action="store_true", help="skip Celery and taskiq"
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="instead: a local Redis Cluster, throughput with 1, 2, 3 partitions",
+    )
     return parser
 
 
@@ -74,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingTool as exc:
         print(f"benchmarks: {exc}", file=sys.stderr)
         return 2
+    if args.cluster:
+        from benchmarks import cluster
+
+        cluster.main(500 if args.smoke else 20_000)
+        return 0
     plan = Plan.smoke() if args.smoke else Plan()
     if args.rounds:
         plan = Plan(**{**_fields(plan), "rounds": args.rounds})

@@ -1,10 +1,11 @@
 """Cluster benchmark: publish throughput with 1, 2 and 3 partitions.
 
-Standalone (the lead hooks it into the benchmark harness): starts a local
+Run by ``python -m benchmarks --cluster``, or alone. Starts a local
 three-master Redis Cluster from redis-server binaries, one ``busignal
 worker`` per run, publishes EVENTS events of a signal partitioned 1, 2 or
 3 ways in batches, and prints events/s until the worker has handled all.
 
+    python -m benchmarks --cluster [--smoke]
     python benchmarks/cluster.py [EVENTS]
 """
 
@@ -60,8 +61,10 @@ def run(url: str, partitions: int, events: int) -> float:
     return took
 
 
-def main() -> None:
-    events = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+def main(events: int | None = None) -> None:
+    """Print publish-and-handle throughput for 1, 2 and 3 partitions."""
+    if events is None:
+        events = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     with tempfile.TemporaryDirectory() as directory:
         cluster = LocalCluster(Path(directory))
         cluster.start()

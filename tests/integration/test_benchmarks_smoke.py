@@ -41,6 +41,15 @@ def test_benchmarks_smoke_prints_every_scenario() -> None:
     assert "targets" in result.stdout
 
 
+@pytest.mark.timeout(150)
+def test_benchmarks_cluster_smoke_prints_each_partition_count() -> None:
+    result = _run("--cluster", "--smoke")
+
+    assert result.returncode == 0, result.stderr
+    for partitions in (1, 2, 3):
+        assert f"cluster partitions={partitions} events=500" in result.stdout
+
+
 def test_benchmarks_without_redis_server_names_it(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path)}
 
