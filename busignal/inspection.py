@@ -3,9 +3,14 @@
 Signals are found by SCANning the namespace's events streams; their
 services are the streams' consumer groups (XINFO GROUPS: consumers,
 pending, lag, last delivered id); dead letters are the XLEN of each
-signal's dead stream; live workers come from the workers hash, with the age
+stream's dead stream; live workers come from the workers hash, with the age
 of their last heartbeat. (Named ``inspection`` so as not to shadow the
 standard library's ``inspect``.)
+
+A partitioned signal has one events stream per partition; it is reported
+once, its partitions aggregated (lengths, dead letters, pending and lag
+summed; consumers the most any partition has; the latest last delivered
+id), with each partition's own figures under ``by_partition``.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import msgpack
 
 from busignal.bus import Bus
 from busignal.console import Console
+from busignal.partitions import partition_counts
 from busignal.transport import redact
 
 __all__ = [
+    "PartitionInfo",
     "Report",
     "ServiceInfo",
     "SignalInfo",
@@ -45,13 +52,30 @@ class ServiceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """One partition of a signal: its stream's length, services and dead letters."""
+
+    partition: int
+    length: int
+    dead: int
+    services: tuple[ServiceInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SignalInfo:
-    """One signal: its stream's length, services and dead letters."""
+    """One signal, its partitions aggregated.
+
+    ``partitions`` is the largest count senders recorded (or more, if
+    streams of higher partitions exist); ``by_partition`` has one entry per
+    partition stream found, partition 0 first.
+    """
 
     name: str
     length: int
     dead: int
     services: tuple[ServiceInfo, ...]
+    partitions: int = 1
+    by_partition: tuple[PartitionInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,25 +121,72 @@ def _service(group: dict[Any, Any]) -> ServiceInfo:
     )
 
 
+def _stream_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return (int(ms), int(seq or 0)) if ms.isdigit() and seq.isdigit() else (-1, -1)
+
+
+def _aggregate(services: list[ServiceInfo]) -> ServiceInfo:
+    """One service over every partition it is registered on."""
+    lags = [s.lag for s in services]
+    return ServiceInfo(
+        name=services[0].name,
+        # a worker joins every partition under one consumer name
+        consumers=max(s.consumers for s in services),
+        pending=sum(s.pending for s in services),
+        lag=None if None in lags else sum(lag or 0 for lag in lags),
+        last_delivered_id=max((s.last_delivered_id for s in services), key=_stream_id),
+    )
+
+
+def _signal(name: str, parts: list[PartitionInfo], recorded: int) -> SignalInfo:
+    by_service: dict[str, list[ServiceInfo]] = {}
+    for part in parts:
+        for service in part.services:
+            by_service.setdefault(service.name, []).append(service)
+    return SignalInfo(
+        name=name,
+        length=sum(p.length for p in parts),
+        dead=sum(p.dead for p in parts),
+        services=tuple(_aggregate(by_service[n]) for n in sorted(by_service)),
+        partitions=max(recorded, parts[-1].partition + 1),
+        by_partition=tuple(parts),
+    )
+
+
 def _signals(bus: Bus) -> list[SignalInfo]:
     client: Any = bus.client
-    keys = sorted(
-        {_text(k) for k in client.scan_iter(match=bus.keys.events_pattern(), count=500)}
-    )
-    names = [bus.keys.signal_of(k) for k in keys]
+    streams: dict[str, list[tuple[int, str]]] = {}
+    for raw in client.scan_iter(match=bus.keys.events_pattern(), count=500):
+        key = _text(raw)
+        try:
+            name, partition = bus.keys.partition_of(key)
+        except ValueError:
+            continue
+        streams.setdefault(name, []).append((partition, key))
+    found = [(n, p, k) for n in sorted(streams) for p, k in sorted(set(streams[n]))]
     pipe = client.pipeline(transaction=False)
-    for name, key in zip(names, keys, strict=True):
+    for _, _, key in found:
         pipe.xlen(key)
         pipe.xinfo_groups(key)
-        pipe.xlen(bus.keys.dead(name))
-    answers = pipe.execute(raise_on_error=False) if names else []
-    signals = []
-    for index, name in enumerate(names):
+        pipe.xlen(bus.keys.dead_of(key))
+    for name in sorted(streams):
+        pipe.smembers(bus.keys.partitions(name))
+    answers = pipe.execute(raise_on_error=False) if found else []
+    parts: dict[str, list[PartitionInfo]] = {}
+    for index, (name, partition, _) in enumerate(found):
         length, groups, dead = answers[3 * index : 3 * index + 3]
         if isinstance(groups, Exception):  # the key is not a stream
             continue
         services = tuple(sorted((_service(g) for g in groups), key=lambda s: s.name))
-        signals.append(SignalInfo(name, int(length), int(dead), services))
+        info = PartitionInfo(partition, int(length), int(dead), services)
+        parts.setdefault(name, []).append(info)
+    recorded = dict(zip(sorted(streams), answers[3 * len(found) :], strict=True))
+    signals = []
+    for name in sorted(parts):
+        members = recorded.get(name)
+        count = partition_counts(None if isinstance(members, Exception) else members)
+        signals.append(_signal(name, parts[name], count))
     return signals
 
 
@@ -162,8 +233,9 @@ def print_report(report: Report, console: Console) -> None:
     rows: list[list[object]] = []
     for sig in report.signals:
         first = [sig.name, sig.length, sig.dead]
+        partitions: object = sig.partitions
         if not sig.services:
-            rows.append([*first, "(no service)", "", "", "", ""])
+            rows.append([*first, "(no service)", "", "", "", "", partitions])
         for service in sig.services:
             lag = "?" if service.lag is None else service.lag
             rows.append(
@@ -174,12 +246,23 @@ def print_report(report: Report, console: Console) -> None:
                     service.pending,
                     lag,
                     service.last_delivered_id,
+                    partitions,
                 ]
             )
-            first = ["", "", ""]
+            first, partitions = ["", "", ""], ""
     console.table(
         f"signals ({len(report.signals)})",
-        ["signal", "length", "dead", "service", "consumers", "pending", "lag", "last"],
+        [
+            "signal",
+            "length",
+            "dead",
+            "service",
+            "consumers",
+            "pending",
+            "lag",
+            "last",
+            "partitions",
+        ],
         rows,
     )
     console.table(
