@@ -86,6 +86,7 @@ class Liveness:
         self._trim_task: asyncio.Task[None] | None = None
         self._next_reclaim = 0.0
         self._burst = False
+        self._stopping = False
         self._started = time.time()
 
     # -- heartbeat ----------------------------------------------------------
@@ -150,7 +151,7 @@ class Liveness:
         return {i: n for i, n in _ids(pending).items() if i in wanted}
 
     async def _beat_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.beat()
             except CONNECTION_ERRORS as exc:
@@ -182,7 +183,7 @@ class Liveness:
         interval = TRIM_BEATS * self.config.heartbeat_interval
         # Spread the workers' trims out; any one of them trimming is enough.
         await asyncio.sleep(interval * random.uniform(0.2, 1.0))
-        while True:
+        while not self._stopping:
             try:
                 await self.trim()
             except CONNECTION_ERRORS as exc:
@@ -200,12 +201,19 @@ class Liveness:
             self._trim_task = asyncio.create_task(self._trim_forever())
 
     async def stop(self) -> None:
-        """Stop the heartbeat and remove the worker from the workers hash."""
+        """Stop the heartbeat and remove the worker from the workers hash.
+
+        The flag ends the loops even if a cancellation is swallowed on its
+        way through redis-py (seen as a trim that kept looping on SIGTERM).
+        """
+        self._stopping = True
         for task in (self._trim_task, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            while task is not None and not task.done():
+                task.cancel()  # again, if a cancellation was swallowed
+                await asyncio.wait({task}, timeout=0.1)
+            if task is not None and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self.client.hdel(self.worker.keys.workers, self.worker.consumer)
 
