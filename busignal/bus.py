@@ -2,7 +2,9 @@
 
 ``Bus`` owns the Redis clients for one URL and namespace. ``configure()``
 sets the process's default bus; ``BUSIGNAL_URL`` (read once, by
-``Bus.from_env``) gives one when ``configure`` was not called.
+``Bus.from_env``) gives one when ``configure`` was not called. The plan of
+one send and the memory of each stream's services are in
+``busignal.sending``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from busignal.errors import ConfigurationError, SerializationError
 from busignal.keys import Keys
 from busignal.names import sender_name
 from busignal.partitions import Partitioning, announce, announce_async
-from busignal.reply import Collector
+from busignal.sending import Send, Services, text
 from busignal.signing import Signer, parse_secrets
 from busignal.transport import Transport
 
@@ -99,7 +101,7 @@ class Bus:
             asyncio.AbstractEventLoop,
             tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
         ] = weakref.WeakKeyDictionary()
-        self._services = _Services()
+        self._services = Services()
         # (signal, partition count) this process has recorded (partitions.py).
         self._announced: set[tuple[str, int]] = set()
 
@@ -238,7 +240,7 @@ class Bus:
         timeout: float | None,
         find_receiver: Callable[[str], Callable[..., object] | None],
         partitioning: Partitioning | None,
-    ) -> _Send:
+    ) -> Send:
         timeout = timeout or self.config.timeout
         mode = Mode.SEND_ROBUST if robust else Mode.SEND
         part = partitioning.choose(kwargs) if partitioning is not None else 0
@@ -247,7 +249,7 @@ class Bus:
         )
         stream = self.keys.events(signal, part)
         services = self._services.known(stream)
-        return _Send(
+        return Send(
             signal=signal,
             stream=stream,
             reply_key=self.keys.reply(mid, signal, part),
@@ -261,22 +263,6 @@ class Bus:
             wait_now=bool(services)
             or (services is None and self._services.present(stream)),
         )
-
-    def _collect_first(self, plan: _Send, answers: list[Any]) -> Collector:
-        answers = answers[1:]  # the XADD's entry id
-        services = plan.services
-        if services is None:  # not known lately: XINFO GROUPS was asked
-            services = self._services.update(plan.stream, answers.pop(0))
-        collector = Collector(
-            signal=plan.signal,
-            services=services,
-            timeout=plan.timeout,
-            fail_fast=plan.fail_fast,
-            find_receiver=plan.find_receiver,
-        )
-        if plan.wait_now and answers[0] is not None:
-            collector.add(answers[0][1])
-        return collector
 
     def send(
         self,
@@ -305,7 +291,7 @@ class Bus:
         with self.transport.errors():
             pipe = client.pipeline(transaction=False)
             plan.queue(pipe)
-            collector = self._collect_first(plan, pipe.execute())
+            collector = plan.collect_first(pipe.execute(), self._services)
             while (remaining := plan.remaining(collector)) > 0:
                 popped: Any = client.blpop([plan.reply_key], timeout=remaining)
                 if popped is None:
@@ -370,7 +356,7 @@ class Bus:
             if len(encoded) == 1 and not looks:  # the common case: no pipeline
                 stream, fields = encoded[0]
                 only = self.client.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
-                return [_text(only)]
+                return [text(only)]
             pipe = self.client.pipeline(transaction=False)
             for stream, fields in encoded:
                 pipe.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
@@ -379,7 +365,7 @@ class Bus:
             ids = pipe.execute()
         for stream, groups in zip(looks, ids[len(encoded) :], strict=True):
             self._services.update(stream, groups)
-        return [_text(i) for i in ids[: len(encoded)]]
+        return [text(i) for i in ids[: len(encoded)]]
 
     # -- async --------------------------------------------------------------
 
@@ -407,7 +393,7 @@ class Bus:
             async with asyncio.timeout(limit):
                 pipe = client.pipeline(transaction=False)
                 plan.queue(pipe)
-                collector = self._collect_first(plan, await pipe.execute())
+                collector = plan.collect_first(await pipe.execute(), self._services)
                 while (remaining := plan.remaining(collector)) > 0:
                     popped = await client.blpop([plan.reply_key], timeout=remaining)
                     if popped is None:
@@ -430,84 +416,7 @@ class Bus:
             client: Any = await self.async_client()
             await self._announce_async(client, signal, partitioning)
             entry_id = await client.xadd(stream, fields, maxlen=self._maxlen(stream))
-        return _text(entry_id)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class _Send:
-    """One send under way: what to write and how long to wait for replies."""
-
-    signal: str
-    stream: str
-    reply_key: str
-    fields: dict[bytes, bytes]
-    timeout: float
-    deadline: float
-    fail_fast: bool
-    find_receiver: Callable[[str], Callable[..., object] | None]
-    services: list[str] | None  # None: look them up in the first round trip
-    maxlen: int | None
-    wait_now: bool  # services are expected: BLPOP in the first round trip
-
-    def queue(self, pipe: Any) -> None:
-        """Add the send's first round trip to a (sync or async) pipeline."""
-        pipe.xadd(self.stream, self.fields, maxlen=self.maxlen)
-        if self.services is None:
-            pipe.xinfo_groups(self.stream)
-        if self.wait_now:
-            pipe.blpop([self.reply_key], timeout=self.timeout)
-
-    def remaining(self, collector: Collector) -> float:
-        """Seconds left to wait for replies; 0 when done or out of time."""
-        return 0.0 if collector.done else self.deadline - time.time()
-
-
-class _Services:
-    """What this process last saw of each stream's services (consumer groups).
-
-    Looking (XINFO GROUPS) on every event would be a metadata query per
-    send, so a look is reused for ``ttl`` seconds: a service that joined
-    since is not waited for (its reply is ignored), one whose group was
-    destroyed since makes one send time out. ``publish`` looks too, to bound
-    streams no service reads.
-    """
-
-    def __init__(self, ttl: float = 1.0) -> None:
-        self.ttl = ttl
-        self._seen: dict[str, tuple[list[str], float]] = {}
-
-    def update(self, stream: str, groups: list[Any]) -> list[str]:
-        """Record an XINFO GROUPS answer; return the service names, sorted."""
-        services = sorted(_text(g["name"]) for g in groups)
-        self._seen[stream] = (services, time.monotonic())
-        return services
-
-    def known(self, stream: str) -> list[str] | None:
-        """The stream's services if looked at within the ttl, else None.
-
-        ``present`` tells whether the last look, however old, found any.
-        """
-        seen = self._seen.get(stream)
-        if seen is None or time.monotonic() - seen[1] >= self.ttl:
-            return None
-        return seen[0]
-
-    def present(self, stream: str) -> bool:
-        """True when the stream had services when last seen."""
-        seen = self._seen.get(stream)
-        return bool(seen and seen[0])
-
-    def absent(self, stream: str) -> bool:
-        """True when the stream had no service when seen within the ttl."""
-        return self.known(stream) == []
-
-    def stale(self, stream: str) -> bool:
-        """True when it is time to look at the stream's services again."""
-        return self.known(stream) is None
+        return text(entry_id)
 
 
 async def _keep_open(

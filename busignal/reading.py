@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from redis.crc import key_slot
 
-__all__ = ["Reads", "slot_groups"]
+__all__ = ["Entry", "Reads", "entries", "slot_groups", "text"]
 
 T = TypeVar("T")
 Group = tuple[str, ...]
+Entry = tuple[str, str, dict[bytes, bytes], int]  # stream, entry id, fields, attempt
 
 
 def slot_groups(streams: Iterable[str], *, cluster: bool) -> list[Group]:
@@ -83,3 +84,18 @@ class Reads(Generic[T]):
         for task in self._tasks.values():
             task.cancel()
         self._tasks = {}
+
+
+def text(value: bytes | str) -> str:
+    """A stream name or entry id as Redis returned it, as a str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def entries(response: Any) -> list[Entry]:
+    """The entries of an XREAD or XREADGROUP reply, with attempt 1."""
+    return [
+        (text(stream), text(entry_id), fields, 1)
+        for stream, items in response or []
+        for entry_id, fields in items
+        if fields  # an id whose entry was trimmed away has no fields
+    ]

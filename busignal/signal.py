@@ -10,28 +10,25 @@ whether it is async and whether it is broadcast (see :class:`Registration`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import functools
-import inspect
 import logging
 import threading
 import weakref
 from collections.abc import (
     Awaitable,
     Callable,
-    Coroutine,
     Hashable,
     Iterable,
     Mapping,
     MutableMapping,
 )
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from busignal import names
+from busignal._dispatch_async import dispatch, gather, run_coroutine
+from busignal._receivers import Strong, check_receiver, is_async, lookup_key, make_id
 from busignal.errors import ConfigurationError
 from busignal.keys import PARTITION_MARK
 from busignal.partitions import Partitioning
@@ -45,7 +42,6 @@ __all__ = ["Registration", "Signal", "named_signals", "receiver"]
 logger = logging.getLogger("busignal.dispatch")
 
 R = TypeVar("R", bound=Callable[..., object])
-T = TypeVar("T")
 Receiver = Callable[..., object]
 # The receiver is an object: a distributed send may answer with a remote one.
 Responses = list[tuple[object, object]]
@@ -73,18 +69,6 @@ class Registration:
     sender: object | None
     is_async: bool
     broadcast: bool
-
-
-class _Strong(Generic[T]):
-    """A strong reference with the call interface of ``weakref.ref``."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: T) -> None:
-        self.obj = obj
-
-    def __call__(self) -> T:
-        return self.obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,15 +187,15 @@ class Signal:
         TypeError or ValueError for a receiver that is not callable or does
         not accept ``**kwargs``, always (Django checks only under DEBUG).
         """
-        _check_receiver(receiver)
-        key = _lookup_key(receiver, sender, dispatch_uid)
+        check_receiver(receiver)
+        key = lookup_key(receiver, sender, dispatch_uid)
         entry = _Entry(
             key=key,
-            ref=self._reference(receiver) if weak else _Strong(receiver),
+            ref=self._reference(receiver) if weak else Strong(receiver),
             sender_ref=self._sender_reference(sender),
             receiver_id=names.receiver_id(receiver, dispatch_uid or None),
             sender_name=names.sender_name(sender),
-            is_async=_is_async(receiver),
+            is_async=is_async(receiver),
             broadcast=broadcast,
         )
         with self.lock:
@@ -231,7 +215,7 @@ class Signal:
 
         Returns whether a registration was removed.
         """
-        key = _lookup_key(receiver, sender, dispatch_uid)
+        key = lookup_key(receiver, sender, dispatch_uid)
         disconnected = False
         with self.lock:
             self._clear_dead_receivers()
@@ -358,12 +342,11 @@ class Signal:
         if async_receivers:
             acall = self._acall_robust if robust else self._acall
 
-            async def gather() -> list[object]:
-                return await _gather(
-                    *(acall(r, sender, named) for r in async_receivers)
-                )
+            async def gather_async() -> list[object]:
+                return await gather(*(acall(r, sender, named) for r in async_receivers))
 
-            responses.extend(zip(async_receivers, _run_coroutine(gather), strict=True))
+            results = run_coroutine(gather_async)
+            responses.extend(zip(async_receivers, results, strict=True))
         return responses
 
     def _send_robust_local(self, sender: object, named: dict[str, object]) -> Responses:
@@ -380,7 +363,7 @@ class Signal:
         )
         acall = self._acall_robust if robust else self._acall
         calls = [acall(r, sender, named) for r in async_receivers]
-        return await _dispatch(
+        return await dispatch(
             call_sync if sync_receivers else None, async_receivers, calls
         )
 
@@ -457,7 +440,7 @@ class Signal:
         try:
             return weakref.ref(sender, self._flag_dead_receivers)
         except TypeError:
-            return _Strong(sender)
+            return Strong(sender)
 
     def _cached(self, sender: object) -> object:
         try:
@@ -474,7 +457,7 @@ class Signal:
                 return cast("list[_Entry]", cached)
         with self.lock:
             self._clear_dead_receivers()
-            sender_key = _make_id(sender)
+            sender_key = make_id(sender)
             entries = [e for e in self.receivers if e.key[1] in (NONE_ID, sender_key)]
             if self.use_caching:
                 # A sender that cannot be a WeakKeyDictionary key is not cached.
@@ -572,134 +555,3 @@ def _as_signals(signal: object) -> list[Signal]:
             )
         signals.append(item)
     return signals
-
-
-def _check_receiver(receiver: object) -> None:
-    if not callable(receiver):
-        raise TypeError("Signal receivers must be callable.")
-    if not _accepts_kwargs(receiver):
-        raise ValueError("Signal receivers must accept keyword arguments (**kwargs).")
-
-
-def _accepts_kwargs(func: Callable[..., object]) -> bool:
-    """Whether ``func`` takes ``**kwargs``; True when it cannot be inspected."""
-    try:
-        parameters = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-
-
-def _is_async(func: Callable[..., object]) -> bool:
-    """Whether calling ``func`` returns a coroutine.
-
-    Sees through bound methods and partials like ``inspect`` does, and also
-    checks a callable object's ``__call__``.
-    """
-    if inspect.iscoroutinefunction(func):
-        return True
-    while isinstance(func, functools.partial):
-        func = func.func
-    if inspect.isroutine(func) or isinstance(func, type):
-        return False
-    return inspect.iscoroutinefunction(type(func).__call__)
-
-
-def _make_id(target: object) -> Hashable:
-    if hasattr(target, "__func__"):
-        return (id(getattr(target, "__self__", None)), id(target.__func__))
-    return id(target)
-
-
-def _lookup_key(
-    receiver: object, sender: object, dispatch_uid: Hashable | None
-) -> tuple[Hashable, Hashable]:
-    if dispatch_uid:
-        return (dispatch_uid, _make_id(sender))
-    return (_make_id(receiver), _make_id(sender))
-
-
-async def _gather(*coros: Coroutine[Any, Any, T]) -> list[T]:
-    """Await ``coros`` concurrently; return their results in order.
-
-    When exactly one fails, its own exception is raised rather than an
-    ExceptionGroup, as Django's dispatcher does.
-    """
-    if not coros:
-        return []
-    if len(coros) == 1:
-        return [await coros[0]]
-    results: dict[int, T] = {}
-
-    async def run(index: int, coro: Coroutine[Any, Any, T]) -> None:
-        results[index] = await coro
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for index, coro in enumerate(coros):
-                group.create_task(run(index, coro))
-    except BaseExceptionGroup as exc_group:
-        if len(exc_group.exceptions) == 1:
-            raise exc_group.exceptions[0]  # noqa: B904  # the receiver's own error, as Django
-        raise
-    return [results[index] for index in range(len(coros))]
-
-
-async def _dispatch(
-    call_sync: Callable[[], Responses] | None,
-    async_receivers: list[Receiver],
-    calls: list[Coroutine[Any, Any, object]],
-) -> Responses:
-    """Run the sync group in a thread while the async calls run; merge results.
-
-    The sync group runs in one copy of the caller's context, and what it
-    sets there is copied back to the caller, as asgiref's sync_to_async does.
-    """
-    context = contextvars.copy_context()
-
-    async def sync_group() -> list[Any]:
-        if call_sync is None:
-            return []
-        run = functools.partial(context.run, call_sync)
-        return await asyncio.get_running_loop().run_in_executor(None, run)
-
-    async def async_group() -> list[Any]:
-        return await _gather(*calls)
-
-    try:
-        sync_responses, async_responses = await _gather(sync_group(), async_group())
-    finally:
-        if call_sync is not None:
-            _restore_context(context)
-    return [*sync_responses, *zip(async_receivers, async_responses, strict=True)]
-
-
-def _restore_context(context: contextvars.Context) -> None:
-    """Set in the current context every variable ``context`` changed."""
-    for var, value in context.items():
-        try:
-            if var.get() is value:
-                continue
-        except LookupError:
-            pass
-        var.set(value)
-
-
-def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from sync code and return its result.
-
-    With no loop running in this thread, ``asyncio.run``; otherwise (send()
-    called from async code) a fresh thread runs its own loop, in a copy of
-    the caller's context, while this thread waits.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())
-    context = contextvars.copy_context()
-
-    def run() -> T:
-        return asyncio.run(factory())
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="busignal-send") as pool:
-        return pool.submit(context.run, run).result()

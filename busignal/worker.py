@@ -6,14 +6,15 @@ Cluster, one per slot, concurrently: ``busignal.reading``), runs sync
 receivers in a thread pool and async ones on its loop, and posts the
 batch's replies, dead letters and acks in one pipeline. Liveness
 (heartbeats, leases, reclaiming a dead worker's entries) is in
-``busignal.liveness``.
+``busignal.liveness``; running receivers in ``busignal.running``; settling a
+batch (replies, retries, dead letters, acks) in ``busignal.settle``; the
+broadcast reader in ``busignal.broadcast``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import random
@@ -22,32 +23,31 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio
 
-from busignal import envelope
+from busignal import broadcast, envelope, reading
 from busignal.bus import Bus
-from busignal.delivery import Delivery, Job, run_chunk
-from busignal.envelope import BadEntry, Mode
+from busignal.delivery import Delivery, Job
+from busignal.envelope import BadEntry
 from busignal.errors import ConfigurationError
 from busignal.liveness import Liveness
 from busignal.observe import LogObserver, Observer
 from busignal.partitions import partition_counts
+from busignal.reading import Entry as Entry  # re-exported: liveness imports it
 from busignal.reading import Group, Reads, slot_groups
-from busignal.reply import encode_reply
 from busignal.routes import Routes
+from busignal.running import Runner
+from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle
 from busignal.transport import CONNECTION_ERRORS
 
 __all__ = ["Worker", "WorkerConfig"]
 
 logger = logging.getLogger("busignal.worker")
-
-Entry = tuple[str, str, dict[bytes, bytes], int]  # stream, entry id, fields, attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +103,13 @@ class Worker:
         self.routes = Routes(signals_to_serve)
         self.observers: list[Observer] = [LogObserver(), *observers]
         self._stopping = asyncio.Event()
-        self._executor: ThreadPoolExecutor | None = None
+        self._runner = Runner(config.concurrency)
         # redis-py types replies as unions of sync and async shapes; the
         # worker parses replies itself, so its client is typed loosely.
         self._client: Any = None
         self._liveness: Liveness | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._failures = 0
-        self._quick = False
         self._reads: Reads[Any] = Reads()
         self._next_discovery = 0.0
         #: Set once the worker has joined its groups and announced itself.
@@ -181,30 +180,28 @@ class Worker:
         self._client = self.bus.transport.async_client(
             socket_timeout=block_s + self.bus.config.socket_timeout
         )
-        self._executor = ThreadPoolExecutor(
-            self.config.concurrency, thread_name_prefix="busignal-receiver"
-        )
+        self._runner.start()
         liveness = self._liveness = Liveness(self, self._client)
-        broadcast: asyncio.Task[None] | None = None
+        reader: asyncio.Task[None] | None = None
         try:
             with self.bus.transport.errors():  # a cluster/non-cluster mix-up
                 await self._with_backoff(self._discover)
                 await self._with_backoff(self._join_groups)
             await liveness.start(burst=burst)
             if not burst and self.routes.broadcast_streams(self.keys):
-                positions = await self._broadcast_positions()
-                broadcast = asyncio.create_task(self._broadcast(positions))
+                positions = await broadcast.positions(self, self._client)
+                reader = asyncio.create_task(broadcast.read_broadcasts(self, positions))
             self.ready.set()
             with self.bus.transport.errors():
                 await self._loop(liveness, burst)
         finally:
             self._reads.cancel()
-            if broadcast is not None:
-                broadcast.cancel()
+            if reader is not None:
+                reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await broadcast
+                    await reader
             await liveness.stop()
-            self._executor.shutdown(wait=True)
+            self._runner.shutdown()
             await self._client.aclose()
 
     async def _loop(self, liveness: Liveness, burst: bool) -> None:
@@ -229,7 +226,7 @@ class Worker:
                 return
         # Reads still in flight on other cluster nodes: handle what they got.
         for response in await self._reads.drain():
-            if entries := _entries(response):
+            if entries := reading.entries(response):
                 await self.handle(entries)
 
     async def _pause(self, exc: BaseException) -> None:
@@ -307,73 +304,6 @@ class Worker:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def _broadcast_positions(self) -> dict[str, str]:
-        """Where each broadcast stream ends now: the reader starts after it."""
-        positions: dict[str, str] = {}
-        for stream in self.routes.broadcast_streams(self.keys):
-            last = await self._client.xrevrange(stream, count=1)
-            positions[stream] = _text(last[0][0]) if last else "0-0"
-        return positions
-
-    async def _broadcast(self, positions: dict[str, str]) -> None:
-        """Run broadcast receivers on every event, in every worker process.
-
-        Read without a consumer group from where the streams were when the
-        worker started (it is ready only once those positions are known):
-        broadcast receivers keep process-local state (caches), so a process
-        that was not running has nothing to catch up on. Their results are
-        logged, not replied.
-        """
-        client: Any = self.bus.transport.async_client(
-            socket_timeout=self.config.block_ms / 1000 + self.bus.config.socket_timeout
-        )
-        groups = slot_groups(positions, cluster=self.bus.transport.is_cluster)
-        reads: Reads[Any] = Reads()
-
-        async def read(group: Group) -> Any:
-            return await client.xread(
-                {s: positions[s] for s in group},
-                count=self.config.batch,
-                block=self.config.block_ms,
-            )
-
-        try:
-            while not self.stopping:
-                try:
-                    responses = await reads.next(groups, read)
-                except CONNECTION_ERRORS as exc:
-                    await self._pause(exc)
-                    continue
-                jobs = []
-                for stream, entry_id, fields, _ in (
-                    e for response in responses for e in _entries(response)
-                ):
-                    positions[stream] = entry_id
-                    job = self._broadcast_job((stream, entry_id, fields, 1))
-                    if job is not None:
-                        jobs.append(job)
-                await self._run(jobs)
-        finally:
-            reads.cancel()
-            await client.aclose()
-
-    def _broadcast_job(self, entry: Entry) -> Job | None:
-        stream, entry_id, fields, _ = entry
-        signal_name = self.keys.signal_of(stream)
-        try:
-            env = self._decode(fields, signal_name)
-        except BadEntry as exc:
-            logger.error(
-                "broadcast: ignoring entry %s of %s: %s", entry_id, stream, exc
-            )
-            return None
-        regs, sender = self.routes.route(signal_name).match(env.sender, broadcast=True)
-        if not regs:
-            return None
-        env = dataclasses.replace(env, mode=Mode.PUBLISH)
-        delivery = Delivery(env.message_id, entry_id, signal_name, "", 1, env.trace)
-        return Job(stream, entry_id, fields, env, delivery, regs, sender)
-
     def _decode(
         self, fields: dict[bytes, bytes], signal_name: str
     ) -> envelope.Envelope:
@@ -400,7 +330,7 @@ class Worker:
             responses = await self._reads.next(
                 groups, lambda g: self._read_group(g, ">", self.config.block_ms)
             )
-        entries = [e for response in responses for e in _entries(response)]
+        entries = [e for response in responses for e in reading.entries(response)]
         return await self._counted(entries) if backlog else entries
 
     async def _read_group(self, streams: Group, start: str, block: int | None) -> Any:
@@ -472,7 +402,7 @@ class Worker:
             try:
                 job = self._job(entry)
             except BadEntry as exc:
-                self._dead_letter(pipe, entry, str(exc))
+                dead_letter(self, pipe, entry, str(exc))
                 continue
             if job is None:
                 pipe.xack(stream, self.config.service, entry_id)
@@ -486,7 +416,7 @@ class Worker:
             await self._run(jobs)
             self._observe_handled(jobs, time.time() - started)
             for job in jobs:
-                self._settle(pipe, job)
+                settle(self, self._liveness, pipe, job)
             if pipe:
                 await self._with_backoff(lambda: pipe.execute(self._client))
         finally:
@@ -503,137 +433,5 @@ class Worker:
                 logger.exception("observer %r failed", observer)
 
     async def _run(self, jobs: list[Job]) -> None:
-        """Run a batch: sync receivers in the pool, async ones on the loop.
-
-        Quick receivers gain nothing from several threads but the hand-offs'
-        cost, so while the last batch averaged under ``QUICK_SECONDS`` a job,
-        its sync part runs in one thread hop; slow ones spread over the pool.
-        Receivers never run on the loop's thread, which must keep heartbeats
-        and leases going whatever a receiver does.
-        """
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        sync_jobs = [j for j in jobs if not j.has_async]
-        width = 1 if self._quick else min(self.config.concurrency, len(sync_jobs))
-        width = max(width, 1)
-        chunks = [sync_jobs[i::width] for i in range(width) if sync_jobs[i::width]]
-        waits: list[Awaitable[None]] = [
-            loop.run_in_executor(self._executor, run_chunk, c) for c in chunks
-        ]
-        waits += [self._run_mixed(j) for j in jobs if j.has_async]
-        started = time.perf_counter()
-        await asyncio.gather(*waits)
-        if jobs:
-            self._quick = (time.perf_counter() - started) / len(jobs) < QUICK_SECONDS
-
-    async def _run_mixed(self, job: Job) -> None:
-        assert self._executor is not None
-        if any(not reg.is_async for _, reg in job.registrations):
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, job.run_sync)
-        await job.run_async()
-
-    def _settle(self, pipe: Batch, job: Job) -> None:
-        """Reply and ack; or retry / dead-letter a failure nobody was told of."""
-        assert self._liveness is not None
-        env = job.envelope
-        waiting = env.mode is not Mode.PUBLISH and not env.expired()
-        if waiting:
-            reply = encode_reply(self.config.service, self.consumer, job.outcomes)
-            pipe.rpush(env.reply_to, reply)
-            pipe.expire(env.reply_to, self.bus.config.reply_ttl)
-        elif job.failed:
-            attempt = job.delivery.attempt
-            route = self.routes.route(job.delivery.signal)
-            if attempt < route.max_deliveries(self.config.max_deliveries):
-                self._liveness.schedule_retry(job.stream, job.entry_id, attempt)
-                return
-            error = next(o.error for o in job.outcomes if o.error is not None)
-            reason = f"receiver failed {attempt} times; last error: {error!r}"
-            self._dead_letter(
-                pipe, (job.stream, job.entry_id, job.fields, attempt), reason
-            )
-            return
-        pipe.xack(job.stream, self.config.service, job.entry_id)
-
-    def _dead_letter(self, pipe: Batch, entry: Entry, reason: str) -> None:
-        """Move an entry to its signal's dead-letter stream, in the ack's batch."""
-        stream, entry_id, fields, attempt = entry
-        signal = self.keys.signal_of(stream)
-        record = {k: v for k, v in fields.items() if k in ORIGINAL_FIELDS}
-        record.update(
-            {
-                b"reason": reason.encode(),
-                b"entry": entry_id.encode(),
-                b"service": self.config.service.encode(),
-                b"worker": self.consumer.encode(),
-                b"attempts": str(attempt).encode(),
-                b"at": repr(time.time()).encode(),
-            }
-        )
-        # The dead letters of a partition stay in its slot, with its ack.
-        pipe.xadd(self.keys.dead_of(stream), record, maxlen=self.config.dead_maxlen)
-        pipe.xack(stream, self.config.service, entry_id)
-        for observer in self.observers:
-            try:
-                observer.dead_lettered(signal, self.config.service, reason)
-            except Exception:
-                logger.exception("observer %r failed", observer)
-
-
-class Batch:
-    """Commands to send in one round trip, replayable if the connection drops.
-
-    A redis-py pipeline forgets its commands once executed, so a reply and
-    ack batch that failed half-way could not be sent again; this can.
-    """
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.acks: dict[tuple[str, str], list[str]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.commands or self.acks)
-
-    def xack(self, stream: str, group: str, entry_id: str) -> None:
-        """Acknowledge after the batch's replies: one XACK per stream and group.
-
-        One XACK of a hundred ids costs about what one of a single id does;
-        per-entry XACKs were a fifth of a draining worker's time.
-        """
-        self.acks.setdefault((stream, group), []).append(entry_id)
-
-    def __getattr__(self, name: str) -> Any:
-        def record(*args: Any, **kwargs: Any) -> None:
-            self.commands.append((name, args, kwargs))
-
-        return record
-
-    async def execute(self, client: Any) -> None:
-        assert client is not None
-        pipe = client.pipeline(transaction=False)
-        for name, args, kwargs in self.commands:
-            getattr(pipe, name)(*args, **kwargs)
-        for (stream, group), ids in self.acks.items():
-            pipe.xack(stream, group, *ids)
-        await pipe.execute()
-
-
-#: Mean seconds per job below which a batch's sync receivers share one thread.
-QUICK_SECONDS = 0.001
-FIELD_SERVICE = b"s"
-ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s"))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _entries(response: Any) -> list[Entry]:
-    """The entries of an XREAD or XREADGROUP reply, with attempt 1."""
-    return [
-        (_text(stream), _text(entry_id), fields, 1)
-        for stream, items in response or []
-        for entry_id, fields in items
-        if fields  # an id whose entry was trimmed away has no fields
-    ]
+        """Run a batch of jobs (see ``Runner.run``); the broadcast reader too."""
+        await self._runner.run(jobs)
