@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from busignal.embedded import free_port
+from busignal.embedded import free_port, server_command
 
 __all__ = [
     "MissingTool",
@@ -85,15 +85,7 @@ class RedisServer:
         return next((w[2:] for w in out.split() if w.startswith("v=")), out.strip())
 
     def start(self) -> None:
-        command = [
-            self.binary(),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "no",
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
+        command = server_command(self.binary(), self.port, self.directory)
         self.process = subprocess.Popen(command)
         wait_for(self._answers, what=f"redis-server on port {self.port}")
 

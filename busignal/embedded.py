@@ -22,7 +22,13 @@ import redis
 
 from busignal.errors import BusignalError
 
-__all__ = ["EmbeddedRedis", "EmbeddedUnavailable", "find_server_binary", "free_port"]
+__all__ = [
+    "EmbeddedRedis",
+    "EmbeddedUnavailable",
+    "find_server_binary",
+    "free_port",
+    "server_command",
+]
 
 HOW_TO_POINT = (
     "install redis-server (e.g. 'apt install redis-server' or 'brew install "
@@ -52,6 +58,26 @@ def find_server_binary() -> Path | None:
     except Exception:
         return None
     return path if path.is_file() else None
+
+
+def server_command(
+    binary: str | Path, port: int, directory: Path, *extra: str
+) -> list[str]:
+    """The argv of a private, loopback-only server on ``port``, in ``directory``.
+
+    Nothing is saved unless ``extra`` says so (``--appendonly yes``...); the
+    log goes to ``directory/redis.log``.
+    """
+    return [
+        str(binary),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(directory),
+        "--save", "",
+        "--appendonly", "no",
+        "--logfile", str(directory / "redis.log"),
+        *extra,
+    ]  # fmt: skip
 
 
 def free_port() -> int:
@@ -87,15 +113,7 @@ class EmbeddedRedis:
             )
         self.directory = Path(tempfile.mkdtemp(prefix="busignal-redis-"))
         self.port = free_port()
-        command = [
-            str(binary),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "no",
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
+        command = server_command(binary, self.port, self.directory)
         try:
             self._process = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from busignal.embedded import free_port
+from busignal.embedded import free_port, server_command
 
 __all__ = ["APPS", "RedisServer", "WorkerProcess", "free_port", "wait_for"]
 
@@ -59,16 +59,7 @@ class RedisServer:
             raise RuntimeError(
                 "redis-server is not on PATH; scripts/test.sh installs it"
             )
-        command = [
-            binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "no",
-            "--logfile", str(self.directory / "redis.log"),
-            *self.args,
-        ]  # fmt: skip
+        command = server_command(binary, self.port, self.directory, *self.args)
         self.process = subprocess.Popen(command)
         wait_for(self._answers, what=f"redis-server on port {self.port}")
 
