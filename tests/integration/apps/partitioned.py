@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from busignal import Signal, receiver
+from busignal import Signal, current_delivery, receiver
 from signals_shared import record_value
 
 order_event = Signal("order_updated", partitions=3, partition_key="order_id")
@@ -14,5 +14,7 @@ order_event = Signal("order_updated", partitions=3, partition_key="order_id")
 
 @receiver(order_event)
 def on_order_event(sender: Any, order_id: int, n: int, **kwargs: Any) -> int:
-    record_value("orders.event", f"{order_id}|{n}|{os.getpid()}")
+    delivery = current_delivery.get()
+    entry = delivery.entry_id if delivery else "?"
+    record_value("orders.event", f"{order_id}|{n}|{os.getpid()}|{entry}")
     return n
