@@ -50,6 +50,9 @@ class Mode(IntEnum):
     SEND_ROBUST = 2
 
 
+_MODES = (Mode.PUBLISH, Mode.SEND, Mode.SEND_ROBUST)  # by value, cheaper than Mode(n)
+
+
 class BadEntry(Exception):
     """A stream entry that cannot be trusted or read; it goes to the dead letters."""
 
@@ -194,7 +197,7 @@ def decode(
         message_id=data[0],
         signal=data[1],
         sender=data[2],
-        mode=Mode(data[3]),
+        mode=_MODES[data[3]],
         reply_to=data[4],
         deadline=float(data[5]),
         trace=data[6],

@@ -236,7 +236,8 @@ class Liveness:
         now = time.time()
         due = [
             (key, attempt)
-            for key, (when, attempt) in self.retries.items()
+            # a copy: the worker's reader thread may add retries meanwhile
+            for key, (when, attempt) in list(self.retries.items())
             if self._burst or when <= now
         ]
         entries: list[Entry] = []

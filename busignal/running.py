@@ -8,7 +8,6 @@ decides how a batch's sync receivers are spread over them. Kept apart from
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,10 +58,19 @@ class Runner:
             loop.run_in_executor(self._executor, run_chunk, c) for c in chunks
         ]
         waits += [self._run_mixed(j) for j in jobs if j.has_async]
-        started = time.perf_counter()
         await asyncio.gather(*waits)
+        self.note(jobs)
+
+    @property
+    def quick(self) -> bool:
+        """True while the last batch's receivers averaged under QUICK_SECONDS."""
+        return self._quick
+
+    def note(self, jobs: list[Job]) -> None:
+        """Record how long a batch's receivers took (their own time, no hops)."""
         if jobs:
-            self._quick = (time.perf_counter() - started) / len(jobs) < QUICK_SECONDS
+            seconds = sum(o.seconds for job in jobs for o in job.outcomes)
+            self._quick = seconds / len(jobs) < QUICK_SECONDS
 
     async def _run_mixed(self, job: Job) -> None:
         assert self._executor is not None

@@ -61,14 +61,21 @@ class Batch:
 
         return record
 
-    async def execute(self, client: Any) -> None:
-        assert client is not None
+    def _queue(self, client: Any) -> Any:
         pipe = client.pipeline(transaction=False)
         for name, args, kwargs in self.commands:
             getattr(pipe, name)(*args, **kwargs)
         for (stream, group), ids in self.acks.items():
             pipe.xack(stream, group, *ids)
-        await pipe.execute()
+        return pipe
+
+    async def execute(self, client: Any) -> None:
+        """Send the batch on an asyncio client."""
+        await self._queue(client).execute()
+
+    def execute_sync(self, client: Any) -> None:
+        """Send the batch on a sync client (the worker's fast lane)."""
+        self._queue(client).execute()
 
 
 def settle(worker: Worker, liveness: Liveness, pipe: Batch, job: Job) -> None:

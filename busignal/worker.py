@@ -35,6 +35,7 @@ from busignal.bus import Bus
 from busignal.delivery import Delivery, Job
 from busignal.envelope import BadEntry
 from busignal.errors import ConfigurationError
+from busignal.lane import Lane
 from busignal.liveness import Liveness
 from busignal.observe import LogObserver, Observer
 from busignal.partitions import partition_counts
@@ -46,6 +47,9 @@ from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle
 from busignal.transport import CONNECTION_ERRORS
 
 __all__ = ["Worker", "WorkerConfig"]
+
+#: How often the loop looks for retries and lost entries while the lane reads.
+LOOP_PERIOD = 0.05
 
 logger = logging.getLogger("busignal.worker")
 
@@ -111,6 +115,7 @@ class Worker:
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._failures = 0
         self._reads: Reads[Any] = Reads()
+        self._lane: Lane | None = None
         self._next_discovery = 0.0
         #: Set once the worker has joined its groups and announced itself.
         self.ready = threading.Event()
@@ -195,6 +200,10 @@ class Worker:
             with self.bus.transport.errors():
                 await self._loop(liveness, burst)
         finally:
+            lane, self._lane = self._lane, None
+            if lane is not None:
+                self.stop()
+                await lane.join()
             self._reads.cancel()
             if reader is not None:
                 reader.cancel()
@@ -203,6 +212,8 @@ class Worker:
             await liveness.stop()
             self._runner.shutdown()
             await self._client.aclose()
+        if lane is not None and lane.failure is not None:
+            raise lane.failure
 
     async def _loop(self, liveness: Liveness, burst: bool) -> None:
         backlog = True  # first read our own pending entries (a restart)
@@ -222,12 +233,20 @@ class Worker:
                 await self.handle(entries)
             elif backlog:
                 backlog = False
+                self._start_lane(burst)
             elif burst and not liveness.has_retries():
                 return
         # Reads still in flight on other cluster nodes: handle what they got.
         for response in await self._reads.drain():
             if entries := reading.entries(response):
                 await self.handle(entries)
+
+    def _start_lane(self, burst: bool) -> None:
+        """Hand reading new entries to the lane thread (single Redis, not burst)."""
+        if burst or self.bus.transport.is_cluster or not self.routes.streams(self.keys):
+            return
+        self._lane = Lane(self, asyncio.get_running_loop())
+        self._lane.start()
 
     async def _pause(self, exc: BaseException) -> None:
         """Wait before retrying after a connection failure: exponential, jittered.
@@ -323,6 +342,10 @@ class Worker:
             await asyncio.sleep(self.config.block_ms / 1000)
             return []
         groups = slot_groups(streams, cluster=self.bus.transport.is_cluster)
+        if self._lane is not None and not backlog:
+            # The lane reads new entries; the loop only looks for lost ones.
+            await asyncio.sleep(LOOP_PERIOD)
+            return []
         if backlog or burst:  # reads that do not block: one group after another
             start = "0" if backlog else ">"
             responses = [await self._read_group(g, start, None) for g in groups]
@@ -394,7 +417,11 @@ class Worker:
 
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Run a batch of entries and post replies, dead letters and acks at once."""
-        assert self._liveness is not None
+        jobs, pipe = self._prepare(entries)
+        await self._complete(jobs, pipe)
+
+    def _prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
+        """Decode a batch into jobs; bad entries go to the batch's dead letters."""
         pipe = Batch()
         jobs: list[Job] = []
         for entry in entries:
@@ -408,6 +435,11 @@ class Worker:
                 pipe.xack(stream, self.config.service, entry_id)
             else:
                 jobs.append(job)
+        return jobs, pipe
+
+    async def _complete(self, jobs: list[Job], pipe: Batch) -> None:
+        """Run prepared jobs, then settle the batch in one round trip."""
+        assert self._liveness is not None
         in_flight = self._liveness.in_flight
         started = time.time()
         for job in jobs:
