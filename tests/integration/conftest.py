@@ -12,6 +12,7 @@ import redis
 import busignal
 from busignal.bus import Bus, reset_default
 
+from .cluster_servers import LocalCluster
 from .servers import RedisServer, WorkerProcess, free_port, wait_for
 
 _counter = itertools.count()
@@ -104,3 +105,14 @@ def _new_worker(
     if worker.process is not None and worker.process.poll() is not None:
         raise AssertionError(f"worker exited early:\n{worker.output()}")
     return bool(_worker_names(client) - before)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local three-master Redis Cluster, one per test module that asks."""
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()

@@ -40,16 +40,6 @@ _namespaces = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        local.start()
-        yield local
-    finally:
-        local.stop()
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A plain redis-server where the receivers write down what they did."""
     server = RedisServer(free_port(), tmp_path_factory.mktemp("store"))

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,16 +127,6 @@ def test_dead_commands_cover_every_partition(bus: Bus, traffic: RedisServer) -> 
     assert "purged 1 dead letter(s)" in purged.stdout
     client: Any = traffic.client()
     assert not any(client.exists(bus.keys.dead(NAME, p)) for p in range(3))
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        local.start()
-        yield local
-    finally:
-        local.stop()
 
 
 def test_dead_letters_and_inspect_of_partitions_on_three_cluster_nodes(
