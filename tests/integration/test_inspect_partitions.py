@@ -52,7 +52,9 @@ def traffic(
 ) -> RedisServer:
     """An 'orders' worker handled 9 events and dead-lettered one bad entry on
     partitions 1 and 2; then it stopped and 6 more events wait (lag 6)."""
-    worker = worker_factory("orders", "partitioned")
+    # A long heartbeat keeps the worker from trimming (every 10 beats) the
+    # streams whose lengths the tests read back.
+    worker = worker_factory("orders", "partitioned", extra=["--heartbeat", "30"])
     order_event.publish_many(None, [{"order_id": n, "n": n} for n in range(9)])
     client: Any = redis_server.client()
     for partition in (1, 2):
