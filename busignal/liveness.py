@@ -277,6 +277,7 @@ class Liveness:
         takeover.update(
             _ids(p for p in stalled if _text(p["consumer"]) != self.worker.consumer)
         )
+        takeover.update(await self._orphans(stream))
         if not takeover:
             return []
         claimed = await self._claim(stream, list(takeover), hb_ms)
@@ -289,6 +290,27 @@ class Liveness:
             for i, fields in claimed
             if fields
         ]
+
+    async def _orphans(self, stream: str) -> dict[str, int]:
+        """This worker's own pending entries that it does not hold any more.
+
+        A read whose reply was lost with its connection (Redis restarted,
+        CLIENT KILL) leaves entries pending for this consumer that it never
+        received; nobody else takes them while it heartbeats. Entries it
+        runs (``in_flight``) or will retry are not orphans.
+        """
+        idle = int(LAPSE_INTERVALS * self.config.heartbeat_interval * 1000)
+        mine = await self.client.xpending_range(
+            stream,
+            self.config.service,
+            "-",
+            "+",
+            self.config.batch,
+            self.worker.consumer,
+            idle=idle,
+        )
+        held = self.in_flight.keys() | self.retries.keys()
+        return {i: n for i, n in _ids(mine).items() if (stream, i) not in held}
 
     async def reclaim(self) -> list[Entry]:
         """Due retries, and entries lost by dead or stalled consumers."""

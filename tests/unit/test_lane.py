@@ -68,3 +68,28 @@ def test_lane_failure_stops_the_worker_and_is_raised(
 
     with pytest.raises(RuntimeError, match="broken reader"):
         serve_until_the_lane_fails()
+
+
+def test_worker_takes_back_entries_a_lost_read_left_pending_for_it(
+    bus: Bus, name: str
+) -> None:
+    seen: Recorder[int] = Recorder()
+    sig = Signal(name)
+    sig.connect(lambda n, **kwargs: seen.add(n), weak=False)
+    stream = bus.keys.events(name)
+
+    with running_worker(bus, "svc", signals=[name], heartbeat_interval=0.2) as worker:
+        sig.publish(sender=None, n=1)
+        assert seen.reaches(1, timeout=5)
+        # An entry delivered, as far as Redis knows, to this worker, whose read
+        # reply never arrived (a dropped connection): added and read in one
+        # transaction, so the worker's own blocked read cannot get it first.
+        fields = bus.client.xrange(stream, count=1)[0][1]  # type: ignore[index]
+        pipe = bus.client.pipeline(transaction=True)
+        pipe.xadd(stream, fields)  # type: ignore[arg-type]  # bytes fields are fine
+        pipe.xreadgroup("svc", worker.consumer, {stream: ">"}, count=10)
+        pipe.execute()
+
+        assert seen.reaches(2, timeout=10)
+
+    assert seen.items == [1, 1]
