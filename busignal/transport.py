@@ -44,13 +44,16 @@ __all__ = [
     "unavailable",
 ]
 
-#: What redis-py raises when a server cannot be reached or stops answering.
+#: What redis-py raises when a server cannot be reached or stops answering,
+#: or a cluster is failing over (CLUSTERDOWN, TRYAGAIN: ask again shortly).
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     ConnectionError,
     TimeoutError,
     OSError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
 )
 
 _SCHEMES = ("redis", "rediss", "unix", "memory", "redis+cluster", "rediss+cluster")
@@ -245,8 +248,6 @@ class Transport:
         try:
             yield
         except CONNECTION_ERRORS as exc:
-            if isinstance(exc, redis.ResponseError):
-                raise
             raise unavailable(self.url, exc) from exc
         except (redis.ResponseError, redis.exceptions.RedisClusterException) as exc:
             self.raise_misconfigured(exc)
