@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
+from busignal import envelope
 from busignal.delivery import Delivery, Job
 from busignal.envelope import BadEntry, Mode
 from busignal.reading import Entry, Group, Reads, entries, slot_groups, text
@@ -85,7 +86,12 @@ def broadcast_job(worker: Worker, entry: Entry) -> Job | None:
     stream, entry_id, fields, _ = entry
     signal_name = worker.keys.signal_of(stream)
     try:
-        env = worker._decode(fields, signal_name)
+        env = envelope.decode(
+            fields,
+            signal=signal_name,
+            signer=worker.bus.signer,
+            max_size=worker.bus.config.max_payload,
+        )
     except BadEntry as exc:
         logger.error("broadcast: ignoring entry %s of %s: %s", entry_id, stream, exc)
         return None

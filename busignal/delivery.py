@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from busignal.envelope import Envelope, Mode
@@ -49,7 +49,6 @@ current_delivery: ContextVar[Delivery | None] = ContextVar(
 )
 
 
-@dataclass(slots=True)
 class Job:
     """One delivery's receivers and what they did.
 
@@ -57,20 +56,57 @@ class Job:
     async receivers concurrently on the loop, as Django's ``send`` does.
     ``send`` (fail-fast) stops at the first error; ``send_robust`` and
     ``publish`` run every receiver.
+
+    A plain slotted class with a positional constructor: a worker makes one
+    per event, and this is the cheapest object Python makes.
     """
 
-    stream: str
-    entry_id: str
-    fields: dict[bytes, bytes]
-    envelope: Envelope
-    delivery: Delivery
-    registrations: Sequence[Match]
-    sender: object
-    outcomes: list[Outcome] = field(default_factory=list)
-    has_async: bool = field(init=False)
+    __slots__ = (
+        "delivery",
+        "entry_id",
+        "envelope",
+        "errors",
+        "fields",
+        "has_async",
+        "outcomes",
+        "registrations",
+        "sender",
+        "stream",
+    )
 
-    def __post_init__(self) -> None:
-        self.has_async = any(reg.is_async for _, reg in self.registrations)
+    def __init__(
+        self,
+        stream: str,
+        entry_id: str,
+        fields: dict[bytes, bytes],
+        envelope: Envelope,
+        delivery: Delivery,
+        registrations: Sequence[Match],
+        sender: object,
+        has_async: bool | None = None,
+    ) -> None:
+        self.stream = stream
+        self.entry_id = entry_id
+        self.fields = fields
+        self.envelope = envelope
+        self.delivery = delivery
+        self.registrations = registrations
+        self.sender = sender
+        #: Whether any receiver is a coroutine function (given when known).
+        self.has_async: bool = (
+            any(reg.is_async for _, reg in registrations)
+            if has_async is None
+            else has_async
+        )
+        self.outcomes: list[Outcome] = []
+        #: How many receivers raised.
+        self.errors = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Job {self.envelope.signal} entry {self.entry_id} on {self.stream}: "
+            f"{len(self.outcomes)} outcomes, {self.errors} errors>"
+        )
 
     @property
     def fail_fast(self) -> bool:
@@ -78,13 +114,14 @@ class Job:
 
     @property
     def failed(self) -> bool:
-        return any(o.error is not None for o in self.outcomes)
+        return self.errors > 0
 
     def _record_error(
         self, receiver_id: str, exc: BaseException, started: float
     ) -> None:
         seconds = time.perf_counter() - started
         self.outcomes.append(Outcome(receiver_id, None, exc, seconds))
+        self.errors += 1
         # With a caller waiting the error goes back to it; otherwise this log
         # line (with the traceback) is where it is seen.
         unseen = self.envelope.mode is Mode.PUBLISH
@@ -103,21 +140,25 @@ class Job:
         """Run the sync receivers in order; call from a worker thread."""
         token = current_delivery.set(self.delivery)
         trace = traceparent.set(self.delivery.trace)
+        clock = time.perf_counter
+        outcomes = self.outcomes
+        sender = self.sender
         try:
             kwargs = self.envelope.kwargs
             for signal, reg in self.registrations:
                 if reg.is_async:
                     continue
-                started = time.perf_counter()
+                started = clock()
                 try:
-                    value = reg.receiver(signal=signal, sender=self.sender, **kwargs)
+                    value = reg.receiver(signal=signal, sender=sender, **kwargs)
                 except Exception as exc:
                     self._record_error(reg.receiver_id, exc, started)
                     if self.fail_fast:
                         return
                 else:
-                    seconds = time.perf_counter() - started
-                    self.outcomes.append(Outcome(reg.receiver_id, value, None, seconds))
+                    outcomes.append(
+                        Outcome(reg.receiver_id, value, None, clock() - started)
+                    )
         finally:
             traceparent.reset(trace)
             current_delivery.reset(token)

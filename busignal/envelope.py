@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NoReturn
 
 import msgpack
 
@@ -123,27 +123,7 @@ def encode(
     return mid, fields
 
 
-def _check_body(data: Any) -> None:
-    """Refuse a body of the wrong shape; the common, right one costs ~1 us."""
-    if type(data) is list and len(data) == _BODY_LENGTH:
-        mid, signal, sender, mode, reply_to, deadline, trace, kwargs = data
-        if (
-            type(mid) is str
-            and type(signal) is str
-            and type(sender) is str
-            and type(mode) is int
-            and mode in (0, 1, 2)
-            and type(reply_to) is str
-            and type(deadline) in (int, float)
-            and type(trace) is str
-            and type(kwargs) is dict
-            and all(type(key) is str for key in kwargs)
-        ):
-            return
-    _explain_bad_body(data)
-
-
-def _explain_bad_body(data: Any) -> None:
+def _explain_bad_body(data: Any) -> NoReturn:
     if not (isinstance(data, list) and len(data) == _BODY_LENGTH):
         raise BadEntry(f"body is not an array of {_BODY_LENGTH} items")
     kinds: tuple[type | tuple[type, ...], ...] = (
@@ -170,6 +150,40 @@ def decode(
     with the reason for anything malformed, forged, unsigned (when a secret
     is set) or sitting on another signal's stream.
     """
+    body = _trusted_body(fields, signal, signer, max_size)
+    try:
+        data = codec.loads(body)
+    except codec.DecodeError as exc:
+        raise BadEntry(f"undecodable body: {exc}") from exc
+    # The right shape, checked unrolled: a worker does this for every event.
+    if type(data) is list and len(data) == _BODY_LENGTH:
+        mid, name, sender, mode, reply_to, deadline, trace, kwargs = data
+        if (
+            type(mid) is str
+            and type(name) is str
+            and type(sender) is str
+            and type(mode) is int
+            and 0 <= mode <= 2
+            and type(reply_to) is str
+            and type(deadline) in (int, float)
+            and type(trace) is str
+            and type(kwargs) is dict
+            and _keys_are_str(kwargs)
+        ):
+            if name != signal:
+                raise BadEntry(
+                    f"entry names signal {name!r} but sits on {signal!r}'s stream"
+                )
+            mode = _MODES[mode]
+            deadline = float(deadline)
+            return Envelope(mid, name, sender, mode, reply_to, deadline, trace, kwargs)
+    _explain_bad_body(data)
+
+
+def _trusted_body(
+    fields: Mapping[bytes, bytes], signal: str, signer: Signer | None, max_size: int
+) -> bytes:
+    """The body of an entry of a known version, within size, signed if need be."""
     version = fields.get(_FIELD_VERSION)
     if version != WIRE_VERSION:
         raise BadEntry(f"unknown wire version {version!r}")
@@ -184,22 +198,17 @@ def decode(
             raise BadEntry("unsigned entry (a secret is configured)")
         if not signer.verify(mac, signal.encode(), body):
             raise BadEntry("bad signature")
+    return body
+
+
+def _keys_are_str(kwargs: dict[Any, Any]) -> bool:
+    """True when every key can be a keyword argument (a str).
+
+    ``str.join`` checks each item's type in C: several times quicker than
+    a generator over the keys, for the one check every event needs.
+    """
     try:
-        data = codec.loads(body)
-    except codec.DecodeError as exc:
-        raise BadEntry(f"undecodable body: {exc}") from exc
-    _check_body(data)
-    if data[1] != signal:
-        raise BadEntry(
-            f"entry names signal {data[1]!r} but sits on {signal!r}'s stream"
-        )
-    return Envelope(
-        message_id=data[0],
-        signal=data[1],
-        sender=data[2],
-        mode=_MODES[data[3]],
-        reply_to=data[4],
-        deadline=float(data[5]),
-        trace=data[6],
-        kwargs=data[7],
-    )
+        "".join(kwargs)
+    except TypeError:
+        return False
+    return True

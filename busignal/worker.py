@@ -41,7 +41,7 @@ from busignal.observe import LogObserver, Observer
 from busignal.partitions import partition_counts
 from busignal.reading import Entry as Entry  # re-exported: liveness imports it
 from busignal.reading import Group, Reads, slot_groups
-from busignal.routes import Routes
+from busignal.routes import Match, Route, Routes
 from busignal.running import Runner
 from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle
 from busignal.transport import CONNECTION_ERRORS
@@ -323,16 +323,6 @@ class Worker:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def _decode(
-        self, fields: dict[bytes, bytes], signal_name: str
-    ) -> envelope.Envelope:
-        return envelope.decode(
-            fields,
-            signal=signal_name,
-            signer=self.bus.signer,
-            max_size=self.bus.config.max_payload,
-        )
-
     # -- reading ------------------------------------------------------------
 
     async def _read(self, backlog: bool, burst: bool) -> list[Entry]:
@@ -385,57 +375,71 @@ class Worker:
 
     # -- handling -------------------------------------------------------------
 
-    def _job(self, entry: Entry) -> Job | None:
-        """Decode an entry into a job; None when it is not for this service."""
-        stream, entry_id, fields, attempt = entry
-        target = fields.get(FIELD_SERVICE)
-        if (
-            target is not None
-            and target.decode(errors="replace") != self.config.service
-        ):
-            return None  # a dead-letter replay meant for another service
-        signal_name = self.keys.signal_of(stream)
-        env = self._decode(fields, signal_name)
-        route = self.routes.route(signal_name)
-        limit = route.max_deliveries(self.config.max_deliveries)
-        if attempt > limit:
-            raise BadEntry(
-                f"delivered {attempt - 1} times without being acknowledged "
-                f"(max_deliveries={limit}); a worker died or stalled while "
-                f"running it each time"
+    def _prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
+        """Decode a batch into jobs; bad entries go to the batch's dead letters.
+
+        Runs for every event a worker reads, so what is the same for a whole
+        stream (its signal, route and delivery limit) or for one sender (the
+        receivers it matches) is looked up once per batch.
+        """
+        pipe = Batch()
+        jobs: list[Job] = []
+        service = self.config.service
+        target_self = service.encode()
+        signer = self.bus.signer
+        max_size = self.bus.config.max_payload
+        streams: dict[str, tuple[str, Route, int]] = {}
+        matches: dict[tuple[str, str], tuple[list[Match], object, bool]] = {}
+        for entry in entries:
+            stream, entry_id, fields, attempt = entry
+            target = fields.get(FIELD_SERVICE)
+            if target is not None and target != target_self:
+                # A dead-letter replay meant for another service.
+                pipe.xack(stream, service, entry_id)
+                continue
+            known = streams.get(stream)
+            if known is None:
+                name = self.keys.signal_of(stream)
+                route = self.routes.route(name)
+                known = streams[stream] = (
+                    name,
+                    route,
+                    route.max_deliveries(self.config.max_deliveries),
+                )
+            signal_name, route, limit = known
+            try:
+                env = envelope.decode(
+                    fields, signal=signal_name, signer=signer, max_size=max_size
+                )
+                if attempt > limit:
+                    raise BadEntry(
+                        f"delivered {attempt - 1} times without being acknowledged "
+                        f"(max_deliveries={limit}); a worker died or stalled while "
+                        f"running it each time"
+                    )
+            except BadEntry as exc:
+                dead_letter(self, pipe, entry, str(exc))
+                continue
+            matched = matches.get((signal_name, env.sender))
+            if matched is None:
+                regs, sender = route.match(env.sender, broadcast=False)
+                has_async = any(reg.is_async for _, reg in regs)
+                matched = matches[(signal_name, env.sender)] = (regs, sender, has_async)
+            delivery = Delivery(
+                env.message_id,
+                entry_id,
+                signal_name,
+                service,
+                attempt if attempt > 1 else 1,
+                env.trace,
             )
-        regs, sender = route.match(env.sender, broadcast=False)
-        delivery = Delivery(
-            env.message_id,
-            entry_id,
-            signal_name,
-            self.config.service,
-            max(attempt, 1),
-            env.trace,
-        )
-        return Job(stream, entry_id, fields, env, delivery, regs, sender)
+            jobs.append(Job(stream, entry_id, fields, env, delivery, *matched))
+        return jobs, pipe
 
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Run a batch of entries and post replies, dead letters and acks at once."""
         jobs, pipe = self._prepare(entries)
         await self._complete(jobs, pipe)
-
-    def _prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
-        """Decode a batch into jobs; bad entries go to the batch's dead letters."""
-        pipe = Batch()
-        jobs: list[Job] = []
-        for entry in entries:
-            stream, entry_id, _, _ = entry
-            try:
-                job = self._job(entry)
-            except BadEntry as exc:
-                dead_letter(self, pipe, entry, str(exc))
-                continue
-            if job is None:
-                pipe.xack(stream, self.config.service, entry_id)
-            else:
-                jobs.append(job)
-        return jobs, pipe
 
     async def _complete(self, jobs: list[Job], pipe: Batch) -> None:
         """Run prepared jobs, then settle the batch in one round trip."""
