@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from busignal import reading
-from busignal.delivery import Job, run_chunk
+from busignal.delivery import run_chunk
 from busignal.settle import Batch, settle
 from busignal.transport import CONNECTION_ERRORS
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from busignal.reading import Entry
     from busignal.worker import Worker
 
-__all__ = ["Lane"]
+__all__ = ["Lane", "Settled"]
 
 logger = logging.getLogger("busignal.worker")
 
@@ -65,77 +65,133 @@ class Lane:
         client: Any = worker.bus.transport.sync_client(
             socket_timeout=block / 1000 + worker.bus.config.socket_timeout
         )
+        unsent: Settled | None = None
         failures = 0
         try:
             while not worker.stopping:
                 try:
-                    response = client.xreadgroup(
-                        worker.config.service,
-                        worker.consumer,
-                        dict.fromkeys(worker.routes.streams(worker.keys), ">"),
-                        count=worker.config.batch,
-                        block=block,
-                    )
+                    response = self._settle_and_read(client, unsent)
+                    unsent = None
                     failures = 0
                 except CONNECTION_ERRORS as exc:
                     failures += 1
                     _pause(exc, failures)
                     continue
                 except redis.ResponseError as exc:
+                    unsent = None  # the read failed; the batch before it went
                     if "NOGROUP" not in str(exc):
                         raise
                     logger.warning("consumer group vanished (%s); recreating it", exc)
                     self._call(worker._join_groups(start="0"))
                     continue
                 if entries := reading.entries(response):
-                    self._handle(client, entries)
+                    unsent = self._handle(entries)
+            if unsent is not None:
+                self._send(client, unsent)
         except BaseException as exc:
             logger.exception("the worker's reader failed; stopping the worker")
             self.failure = exc
             self.loop.call_soon_threadsafe(worker.stop)
         finally:
+            if unsent is not None:
+                unsent.release(worker)
             client.close()
 
-    def _handle(self, client: Any, entries: list[Entry]) -> None:
+    def _settle_and_read(self, client: Any, unsent: Settled | None) -> Any:
+        """Send the last batch's replies and acks and read the next, in one trip.
+
+        A lost connection raises before anything is forgotten: the batch is
+        sent again (acks are idempotent) and its entries stay in flight
+        until then, so no one reclaims them meanwhile.
+        """
+        worker = self.worker
+        pipe = client.pipeline(transaction=False)
+        if unsent is not None:
+            unsent.batch.queue(pipe)
+        pipe.xreadgroup(
+            worker.config.service,
+            worker.consumer,
+            dict.fromkeys(worker.routes.streams(worker.keys), ">"),
+            count=worker.config.batch,
+            block=worker.config.block_ms,
+        )
+        *settled, read = pipe.execute(raise_on_error=False)
+        if unsent is not None:
+            unsent.release(worker)
+        for result in settled:
+            if isinstance(result, Exception):
+                raise result
+        if isinstance(read, Exception):
+            raise read
+        return read
+
+    def _handle(self, entries: list[Entry]) -> Settled | None:
+        """Run a batch; return what its replies and acks are, to send with the
+        next read (or None when the loop's path ran and settled it)."""
         worker = self.worker
         jobs, pipe = worker._prepare(entries)
         if not worker._runner.quick or any(job.has_async for job in jobs):
             self._call(worker._complete(jobs, pipe))
-            return
+            return None
         liveness = worker._liveness
         assert liveness is not None
+        settled = Settled(pipe, [(job.stream, job.entry_id) for job in jobs])
+        liveness.in_flight.update(dict.fromkeys(settled.keys, time.time()))
         started = time.time()
-        for job in jobs:
-            liveness.in_flight[(job.stream, job.entry_id)] = started
         try:
             run_chunk(jobs)
             worker._runner.note(jobs)
             worker._observe_handled(jobs, time.time() - started)
             for job in jobs:
                 settle(worker, liveness, pipe, job)
-            self._execute(client, pipe, jobs)
-        finally:
-            for job in jobs:
-                liveness.in_flight.pop((job.stream, job.entry_id), None)
+        except BaseException:
+            settled.release(worker)
+            raise
         worker.handled += len(jobs)
+        return settled
 
-    def _execute(self, client: Any, pipe: Batch, jobs: list[Job]) -> None:
-        """Send the batch's replies and acks; retry while Redis is away."""
+    def _send(self, client: Any, settled: Settled) -> None:
+        """Send a batch's replies and acks on their own (stopping); retry while
+        Redis is away, a few times."""
         failures = 0
-        while pipe:
+        while settled.batch:
             try:
-                pipe.execute_sync(client)
-                return
+                settled.batch.execute_sync(client)
+                break
             except CONNECTION_ERRORS as exc:
                 failures += 1
-                if self.worker.stopping and failures > 5:
+                if failures > 5:
                     logger.warning(
                         "giving up acking %d entries at shutdown; they stay "
                         "pending for another worker",
-                        len(jobs),
+                        len(settled.keys),
                     )
                     raise
                 _pause(exc, failures)
+        settled.release(self.worker)
+
+
+class Settled:
+    """A handled batch's replies and acks, not sent yet, and its entries.
+
+    The entries stay in the worker's in-flight set until the batch is sent,
+    so that neither its leases lapse nor its own reclaim takes them back.
+    """
+
+    __slots__ = ("batch", "keys")
+
+    def __init__(self, batch: Batch, keys: list[tuple[str, str]]) -> None:
+        self.batch = batch
+        self.keys = keys
+
+    def release(self, worker: Worker) -> None:
+        """Take the entries out of the in-flight set (once sent, or given up)."""
+        liveness = worker._liveness
+        if liveness is not None:
+            in_flight = liveness.in_flight
+            for key in self.keys:
+                in_flight.pop(key, None)
+        self.keys = []
 
 
 def _pause(exc: BaseException, failures: int) -> None:

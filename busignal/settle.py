@@ -61,12 +61,16 @@ class Batch:
 
         return record
 
-    def _queue(self, client: Any) -> Any:
-        pipe = client.pipeline(transaction=False)
+    def queue(self, pipe: Any) -> None:
+        """Add the batch's commands to a redis-py pipeline."""
         for name, args, kwargs in self.commands:
             getattr(pipe, name)(*args, **kwargs)
         for (stream, group), ids in self.acks.items():
             pipe.xack(stream, group, *ids)
+
+    def _queue(self, client: Any) -> Any:
+        pipe = client.pipeline(transaction=False)
+        self.queue(pipe)
         return pipe
 
     async def execute(self, client: Any) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
+import redis
 
 from busignal.bus import Bus
 from busignal.signal import Signal
@@ -93,3 +95,43 @@ def test_worker_takes_back_entries_a_lost_read_left_pending_for_it(
         assert seen.reaches(2, timeout=10)
 
     assert seen.items == [1, 1]
+
+
+def test_lane_sends_a_batchs_acks_again_when_the_connection_drops(
+    bus: Bus, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: Recorder[int] = Recorder()
+    sig = Signal(name)
+    sig.connect(lambda n, **kwargs: seen.add(n), weak=False)
+    stream = bus.keys.events(name)
+    drops: list[int] = []
+    real_execute = redis.client.Pipeline.execute
+
+    def drop_first_ack(self: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        # The lane's acks travel with its next read; lose that trip once.
+        names = [command[0][0] for command in self.command_stack]
+        in_lane = threading.current_thread().name == "busignal-lane"
+        if "XACK" in names and in_lane and not drops:
+            drops.append(1)
+            self.reset()
+            raise redis.ConnectionError("connection dropped")
+        return real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", drop_first_ack)
+    with running_worker(bus, "svc", signals=[name]) as worker:
+        for n in range(3):  # the first batch runs in the pool, then the lane
+            sig.send(sender=None, n=n)
+        sig.publish(sender=None, n=3)
+        assert seen.reaches(4, timeout=5)
+        deadline = time.monotonic() + 5
+        while bus.client.xpending(stream, "svc")["pending"] and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        assert worker._liveness is not None
+        in_flight = dict(worker._liveness.in_flight)
+
+    assert drops == [1]
+    assert seen.items == [0, 1, 2, 3]  # nothing ran twice
+    assert bus.client.xpending(stream, "svc")["pending"] == 0
+    assert in_flight == {}
