@@ -8,6 +8,12 @@ sync. Anything else (async receivers, slow ones) is handed to the loop's
 path and awaited. Heartbeats, leases, reclaiming and broadcasts stay on the
 loop, so a receiver that blocks the lane never stops them.
 
+One round trip per batch: a batch's replies and acks go with the next read.
+While reads come back full (a backlog) and receivers are quick, the next
+read is sent before the batch in hand runs, so Redis prepares it meanwhile;
+the worker's liveness knows such a read is on its way, so what it delivered
+is neither reclaimed as lost nor left without a lease.
+
 Used on a single Redis outside burst mode; a cluster worker reads slot
 groups on the loop.
 """
@@ -24,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from busignal import reading
 from busignal.delivery import run_chunk
 from busignal.settle import Batch, settle
 from busignal.transport import CONNECTION_ERRORS
+from busignal.wire import Wire, raw_entries
 
 if TYPE_CHECKING:
+    from busignal.liveness import Liveness
     from busignal.reading import Entry
     from busignal.worker import Worker
 
@@ -45,6 +52,10 @@ class Lane:
         self.worker = worker
         self.loop = loop
         self.failure: BaseException | None = None
+        self._in_hand: list[Entry] = []  # read, not handled yet
+        self._full = False  # the last read was a full batch: more may wait
+        self._sent: Settled | None = None  # replies and acks on their way
+        self._unsent: Settled | None = None  # handled; replies and acks not sent
         self._thread = threading.Thread(
             target=self._run, name="busignal-lane", daemon=True
         )
@@ -56,6 +67,11 @@ class Lane:
         """Wait (without blocking the loop) for the lane to finish its batch."""
         await asyncio.to_thread(self._thread.join)
 
+    def _liveness(self) -> Liveness:
+        liveness = self.worker._liveness
+        assert liveness is not None
+        return liveness
+
     def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
@@ -65,65 +81,94 @@ class Lane:
         client: Any = worker.bus.transport.sync_client(
             socket_timeout=block / 1000 + worker.bus.config.socket_timeout
         )
-        unsent: Settled | None = None
+        wire = Wire(client)
         failures = 0
         try:
-            while not worker.stopping:
+            while self._in_hand or not worker.stopping:
                 try:
-                    response = self._settle_and_read(client, unsent)
-                    unsent = None
+                    self._step(wire)
                     failures = 0
                 except CONNECTION_ERRORS as exc:
+                    wire.reset()
+                    self._liveness().reading_since = None
+                    self._unsent = Settled.merged(self._sent, self._unsent)
+                    self._sent = None
                     failures += 1
                     _pause(exc, failures)
-                    continue
                 except redis.ResponseError as exc:
-                    unsent = None  # the read failed; the batch before it went
                     if "NOGROUP" not in str(exc):
                         raise
                     logger.warning("consumer group vanished (%s); recreating it", exc)
                     self._call(worker._join_groups(start="0"))
-                    continue
-                if entries := reading.entries(response):
-                    unsent = self._handle(entries)
-            if unsent is not None:
-                self._send(client, unsent)
+            if self._unsent is not None:
+                self._send(client, self._unsent)
         except BaseException as exc:
             logger.exception("the worker's reader failed; stopping the worker")
             self.failure = exc
             self.loop.call_soon_threadsafe(worker.stop)
         finally:
-            if unsent is not None:
-                unsent.release(worker)
-            client.close()
+            for batch in (self._sent, self._unsent):
+                if batch is not None:
+                    batch.release(worker)
+            wire.close()
 
-    def _settle_and_read(self, client: Any, unsent: Settled | None) -> Any:
-        """Send the last batch's replies and acks and read the next, in one trip.
+    def _step(self, wire: Wire) -> None:
+        """Handle what is in hand, or wait for more; one round trip at most.
 
-        A lost connection raises before anything is forgotten: the batch is
-        sent again (acks are idempotent) and its entries stay in flight
-        until then, so no one reclaims them meanwhile.
+        With a batch in hand that was a full read, the next read is asked
+        for first, so that Redis prepares it while the receivers run.
+        """
+        if self._in_hand:
+            ahead = (
+                self._full and self.worker._runner.quick and not self.worker.stopping
+            )
+            if ahead:
+                self._request(wire, block=None)
+            handled, self._in_hand = self._in_hand, []
+            self._unsent = Settled.merged(self._unsent, self._handle(handled))
+            if not ahead:
+                return
+        else:
+            self._request(wire, block=self.worker.config.block_ms)
+        replies = wire.receive()
+        self._liveness().reading_since = None
+        if self._sent is not None:
+            self._sent.release(self.worker)
+            self._sent = None
+        self._in_hand, self._full = self._entries(replies)
+
+    def _request(self, wire: Wire, block: int | None) -> None:
+        """Send the last batch's replies and acks and the next read, in one trip.
+
+        Until the reply comes, the batch's entries stay in flight (no one
+        reclaims them); a lost connection sends the batch again (acks are
+        idempotent).
         """
         worker = self.worker
-        pipe = client.pipeline(transaction=False)
-        if unsent is not None:
-            unsent.batch.queue(pipe)
+        pipe = wire.builder()
+        if self._unsent is not None:
+            self._unsent.batch.queue(pipe)
         pipe.xreadgroup(
             worker.config.service,
             worker.consumer,
             dict.fromkeys(worker.routes.streams(worker.keys), ">"),
             count=worker.config.batch,
-            block=worker.config.block_ms,
+            block=block,
         )
-        *settled, read = pipe.execute(raise_on_error=False)
-        if unsent is not None:
-            unsent.release(worker)
+        wire.send(pipe)
+        self._sent, self._unsent = self._unsent, None
+        self._liveness().reading_since = time.time()
+
+    def _entries(self, replies: list[Any]) -> tuple[list[Entry], bool]:
+        """The entries a request read, and whether they were a full batch."""
+        *settled, read = replies
         for result in settled:
             if isinstance(result, Exception):
                 raise result
         if isinstance(read, Exception):
             raise read
-        return read
+        entries, count = raw_entries(read)
+        return entries, count >= self.worker.config.batch
 
     def _handle(self, entries: list[Entry]) -> Settled | None:
         """Run a batch; return what its replies and acks are, to send with the
@@ -183,6 +228,15 @@ class Settled:
     def __init__(self, batch: Batch, keys: list[tuple[str, str]]) -> None:
         self.batch = batch
         self.keys = keys
+
+    @staticmethod
+    def merged(first: Settled | None, second: Settled | None) -> Settled | None:
+        """Both batches as one (either may be None)."""
+        if first is None or second is None:
+            return first or second
+        first.batch.extend(second.batch)
+        first.keys += second.keys
+        return first
 
     def release(self, worker: Worker) -> None:
         """Take the entries out of the in-flight set (once sent, or given up)."""

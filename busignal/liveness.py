@@ -44,6 +44,8 @@ __all__ = ["Liveness", "live_consumers"]
 logger = logging.getLogger("busignal.worker")
 
 LAPSE_INTERVALS = 3
+#: Slack for the clocks of this process and Redis when comparing idle times.
+CLOCK_SLACK_MS = 250
 #: Trim the streams every this many heartbeat intervals.
 TRIM_BEATS = 10
 #: A consumer gone this long with nothing pending is removed from its group.
@@ -81,6 +83,9 @@ class Liveness:
         self.client = client
         self.config = worker.config
         self.in_flight: dict[tuple[str, str], float] = {}
+        #: Since when a read of this worker's (the lane's) has been on its way
+        #: unanswered, or None. What it delivered is held, not yet in flight.
+        self.reading_since: float | None = None
         self.retries: dict[tuple[str, str], tuple[float, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._trim_task: asyncio.Task[None] | None = None
@@ -116,16 +121,40 @@ class Liveness:
             if since < horizon:
                 held.setdefault(stream, []).append(entry_id)
         for stream, ids in held.items():
-            owned = await self.owned(stream, ids)
-            if owned:
-                await self.client.xclaim(
-                    stream,
-                    self.config.service,
-                    self.worker.consumer,
-                    0,
-                    owned,
-                    justid=True,
-                )
+            await self._extend(stream, await self.owned(stream, ids))
+        reading = self.reading_since
+        if reading is not None and reading < horizon:
+            await self._extend_unread(reading)
+
+    async def _extend(self, stream: str, ids: list[str]) -> None:
+        if ids:
+            await self.client.xclaim(
+                stream, self.config.service, self.worker.consumer, 0, ids, justid=True
+            )
+
+    async def _extend_unread(self, since: float) -> None:
+        """Extend the leases of what a read on its way since ``since`` delivered.
+
+        The lane asks for its next batch before it runs the one in hand; if
+        that one runs long, the entries the read got wait in this worker's
+        pending list, idle as far as Redis knows, until it is done.
+        """
+        newest = int((time.time() - since) * 1000) + CLOCK_SLACK_MS
+        for stream in self.worker.routes.streams(self.worker.keys):
+            mine = await self.client.xpending_range(
+                stream,
+                self.config.service,
+                "-",
+                "+",
+                2 * self.config.batch,
+                self.worker.consumer,
+            )
+            unread = [
+                _text(p["message_id"])
+                for p in mine
+                if int(p["time_since_delivered"]) <= newest
+            ]
+            await self._extend(stream, unread)
 
     async def owned(self, stream: str, ids: list[str]) -> list[str]:
         """Those of ``ids`` still pending for this worker, with their counts.
@@ -300,6 +329,11 @@ class Liveness:
         runs (``in_flight``) or will retry are not orphans.
         """
         idle = int(LAPSE_INTERVALS * self.config.heartbeat_interval * 1000)
+        since = self.reading_since
+        if since is not None:
+            # What a read still on its way delivered is not lost, however long
+            # that read waits for the batch in hand to finish.
+            idle = max(idle, int((time.time() - since) * 1000) + CLOCK_SLACK_MS)
         mine = await self.client.xpending_range(
             stream,
             self.config.service,

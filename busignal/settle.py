@@ -61,6 +61,12 @@ class Batch:
 
         return record
 
+    def extend(self, other: Batch) -> None:
+        """Add another batch's commands and acks to this one."""
+        self.commands += other.commands
+        for key, ids in other.acks.items():
+            self.acks.setdefault(key, []).extend(ids)
+
     def queue(self, pipe: Any) -> None:
         """Add the batch's commands to a redis-py pipeline."""
         for name, args, kwargs in self.commands:

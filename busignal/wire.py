@@ -1,0 +1,95 @@
+"""Commands on one connection, sent now and answered later.
+
+The worker's lane asks Redis for its next batch before it runs the one in
+hand, so that Redis prepares the next while the receivers run (two cores
+working instead of taking turns). A redis-py pipeline sends and waits in
+one call; ``Wire`` splits the two on one connection from the client's pool.
+It also reads XREADGROUP replies raw: redis-py's reply parsing builds
+structures the worker would only take apart again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from busignal.reading import Entry
+
+__all__ = ["Wire", "raw_entries"]
+
+
+class Wire:
+    """One connection with at most one batch of commands awaiting replies.
+
+    ``send()`` then ``receive()``; after any exception, call ``reset()``
+    (the connection is in an unknown state, the replies owed are lost).
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._connection: Any = None
+        self._owed = 0
+
+    def builder(self) -> redis.client.Pipeline:
+        """A pipeline to queue commands on, for ``send()``."""
+        return self._client.pipeline(transaction=False)
+
+    def send(self, pipe: redis.client.Pipeline) -> None:
+        """Send the commands queued on ``pipe`` (a builder: it is reset)."""
+        if self._owed:
+            raise RuntimeError("receive() the replies owed before sending again")
+        commands = [args for args, _ in pipe.command_stack]
+        pipe.reset()
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = (
+                self._client.connection_pool.get_connection()
+            )
+        connection.send_packed_command(connection.pack_commands(commands))
+        self._owed = len(commands)
+
+    def receive(self) -> list[Any]:
+        """The replies of the last ``send()``, raw; a command's error is returned
+        in its place, like ``pipeline.execute(raise_on_error=False)``."""
+        owed, self._owed = self._owed, 0
+        replies: list[Any] = []
+        for _ in range(owed):
+            try:
+                replies.append(self._connection.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    def reset(self) -> None:
+        """Drop the connection (after an error); the next send reconnects."""
+        connection, self._connection = self._connection, None
+        self._owed = 0
+        if connection is not None:
+            connection.disconnect()
+            self._client.connection_pool.release(connection)
+
+    def close(self) -> None:
+        self.reset()
+        self._client.close()
+
+
+def raw_entries(response: Any) -> tuple[list[Entry], int]:
+    """The entries of a raw XREADGROUP reply (RESP2 or RESP3), with attempt 1,
+    and how many ids it held (trimmed entries included: a full read says
+    more may be waiting)."""
+    if not response:
+        return [], 0
+    streams = response.items() if isinstance(response, dict) else response
+    entries: list[Entry] = []
+    count = 0
+    for stream, items in streams:
+        name = stream.decode() if isinstance(stream, bytes) else stream
+        count += len(items)
+        for entry_id, flat in items:
+            if flat:  # an id whose entry was trimmed away has no fields
+                pairs = iter(flat)
+                entries.append(
+                    (name, entry_id.decode(), dict(zip(pairs, pairs, strict=True)), 1)
+                )
+    return entries, count
