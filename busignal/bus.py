@@ -293,10 +293,10 @@ class Bus:
             plan.queue(pipe)
             collector = plan.collect_first(pipe.execute(), self._services)
             while (remaining := plan.remaining(collector)) > 0:
-                popped: Any = client.blpop([plan.reply_key], timeout=remaining)
-                if popped is None:
+                pipe = client.pipeline(transaction=False)
+                plan.queue_more(pipe, collector, remaining)
+                if not plan.collect_more(collector, pipe.execute()):
                     break
-                collector.add(popped[1])
         return collector.results()
 
     def _maxlen(self, stream: str) -> int | None:
@@ -418,10 +418,10 @@ class Bus:
                 plan.queue(pipe)
                 collector = plan.collect_first(await pipe.execute(), self._services)
                 while (remaining := plan.remaining(collector)) > 0:
-                    popped = await client.blpop([plan.reply_key], timeout=remaining)
-                    if popped is None:
+                    pipe = client.pipeline(transaction=False)
+                    plan.queue_more(pipe, collector, remaining)
+                    if not plan.collect_more(collector, await pipe.execute()):
                         break
-                    collector.add(popped[1])
         return collector.results()
 
     async def apublish(

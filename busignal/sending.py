@@ -46,7 +46,14 @@ class Send:
         if self.services is None:
             pipe.xinfo_groups(self.stream)
         if self.wait_now:
-            pipe.blpop([self.reply_key], timeout=self.timeout)
+            self._queue_pops(pipe, len(self.services or ()), self.timeout)
+
+    def _queue_pops(self, pipe: Any, expected: int, timeout: float) -> None:
+        # Wait for one reply, then take every other reply already there: a
+        # fan-out's replies often arrive together, one round trip for them.
+        pipe.blpop([self.reply_key], timeout=timeout)
+        if expected > 1:
+            pipe.lpop(self.reply_key, expected - 1)
 
     def collect_first(self, answers: list[Any], seen: Services) -> Collector:
         """A collector of the replies, holding the first round trip's answers."""
@@ -61,13 +68,33 @@ class Send:
             fail_fast=self.fail_fast,
             find_receiver=self.find_receiver,
         )
-        if self.wait_now and answers[0] is not None:
-            collector.add(answers[0][1])
+        if self.wait_now:
+            _collect(collector, answers)
         return collector
+
+    def queue_more(self, pipe: Any, collector: Collector, remaining: float) -> None:
+        """Add a round trip waiting for the replies still missing."""
+        self._queue_pops(pipe, len(collector.missing()), remaining)
+
+    @staticmethod
+    def collect_more(collector: Collector, answers: list[Any]) -> bool:
+        """Take a ``queue_more`` round trip's replies; False when none came."""
+        return _collect(collector, answers)
 
     def remaining(self, collector: Collector) -> float:
         """Seconds left to wait for replies; 0 when done or out of time."""
         return 0.0 if collector.done else self.deadline - time.time()
+
+
+def _collect(collector: Collector, answers: list[Any]) -> bool:
+    """Take the replies of a BLPOP and an optional LPOP; False if BLPOP timed out."""
+    popped = answers[0]
+    if popped is None:
+        return False
+    collector.add(popped[1])
+    for reply in answers[1] if len(answers) > 1 and answers[1] else ():
+        collector.add(reply)
+    return True
 
 
 class Services:

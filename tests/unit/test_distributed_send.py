@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -74,6 +75,28 @@ def test_send_fan_out_runs_receivers_once_per_service(bus: Bus, name: str) -> No
         sig.send(sender=None)
 
     assert sorted(calls.items) == ["alpha", "beta"]
+
+
+def test_send_fan_out_gathers_replies_that_arrive_together(bus: Bus, name: str) -> None:
+    # All four services answer at once (a barrier), so after the first reply
+    # the rest are already waiting: they are taken in the same round trip.
+    sig = Signal(name)
+    services = ["a", "b", "c", "d"]
+    together = threading.Barrier(len(services), timeout=10)
+
+    def handler(n: int, **kwargs: object) -> str:
+        together.wait()
+        return f"{delivery().service}:{n}"
+
+    sig.connect(handler)
+    with contextlib.ExitStack() as stack:
+        for service in services:
+            stack.enter_context(running_worker(bus, service, signals=[name]))
+        answers = [sig.send(sender=None, n=n) for n in range(5)]
+        answers.append(asyncio.run(sig.asend(sender=None, n=5)))
+
+    for n, results in enumerate(answers):
+        assert results == [(handler, f"{s}:{n}") for s in services]
 
 
 def test_send_result_receiver_is_the_local_function(bus: Bus, name: str) -> None:
