@@ -319,11 +319,19 @@ class Bus:
         The common case is one XADD and nothing else: the batch path's
         bookkeeping is a third of a publish's own cost.
         """
-        part = partitioning.choose(kwargs) if partitioning is not None else 0
-        stream = self.keys.events(signal, part)
-        if partitioning is not None or self._services.stale(stream):
+        stream = self.keys.events(signal)
+        partitioned = partitioning is not None and partitioning.count > 1
+        if partitioned or self._services.stale(stream):
             return self.publish_many(signal, sender, (kwargs,), partitioning)[0]
-        fields = self._encode(signal, sender, kwargs, Mode.PUBLISH, 0.0, part)[1]
+        _, fields = envelope.encode(
+            signal=signal,
+            sender=sender_name(sender),
+            kwargs=kwargs,
+            mode=Mode.PUBLISH,
+            trace=tracing.outgoing(),
+            signer=self.signer,
+            max_size=self.config.max_payload,
+        )
         with self.transport.errors():
             entry_id = self.client.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
         return text(entry_id)
