@@ -88,8 +88,16 @@ def raw_entries(response: Any) -> tuple[list[Entry], int]:
         count += len(items)
         for entry_id, flat in items:
             if flat:  # an id whose entry was trimmed away has no fields
-                pairs = iter(flat)
-                entries.append(
-                    (name, entry_id.decode(), dict(zip(pairs, pairs, strict=True)), 1)
-                )
+                entries.append((name, entry_id.decode(), _fields(flat), 1))
     return entries, count
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    # An event has two fields, three when signed: a dict display is three
+    # times quicker than dict(zip(...)) for those.
+    if len(flat) == 4:
+        return {flat[0]: flat[1], flat[2]: flat[3]}
+    if len(flat) == 6:
+        return {flat[0]: flat[1], flat[2]: flat[3], flat[4]: flat[5]}
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs, strict=True))
