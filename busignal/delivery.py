@@ -140,28 +140,32 @@ class Job:
         """Run the sync receivers in order; call from a worker thread."""
         token = current_delivery.set(self.delivery)
         trace = traceparent.set(self.delivery.trace)
-        clock = time.perf_counter
-        outcomes = self.outcomes
-        sender = self.sender
         try:
-            kwargs = self.envelope.kwargs
-            for signal, reg in self.registrations:
-                if reg.is_async:
-                    continue
-                started = clock()
-                try:
-                    value = reg.receiver(signal=signal, sender=sender, **kwargs)
-                except Exception as exc:
-                    self._record_error(reg.receiver_id, exc, started)
-                    if self.fail_fast:
-                        return
-                else:
-                    outcomes.append(
-                        Outcome(reg.receiver_id, value, None, clock() - started)
-                    )
+            self._run_receivers()
         finally:
             traceparent.reset(trace)
             current_delivery.reset(token)
+
+    def _run_receivers(self) -> None:
+        """Run the sync receivers, with this job's delivery already current."""
+        clock = time.perf_counter
+        outcomes = self.outcomes
+        sender = self.sender
+        kwargs = self.envelope.kwargs
+        for signal, reg in self.registrations:
+            if reg.is_async:
+                continue
+            started = clock()
+            try:
+                value = reg.receiver(signal=signal, sender=sender, **kwargs)
+            except Exception as exc:
+                self._record_error(reg.receiver_id, exc, started)
+                if self.fail_fast:
+                    return
+            else:
+                outcomes.append(
+                    Outcome(reg.receiver_id, value, None, clock() - started)
+                )
 
     async def run_async(self) -> None:
         """Run the async receivers concurrently, after the sync ones."""
@@ -221,6 +225,18 @@ async def _timed(awaitable: Awaitable[object]) -> tuple[object, float]:
 
 
 def run_chunk(jobs: Sequence[Job]) -> None:
-    """Run the sync part of several jobs in one thread hop."""
-    for job in jobs:
-        job.run_sync()
+    """Run the sync part of several jobs in one thread hop.
+
+    Each job's delivery and trace are made current in turn, and the values
+    from before the chunk put back once at its end.
+    """
+    token = current_delivery.set(None)
+    trace = traceparent.set("")
+    try:
+        for job in jobs:
+            current_delivery.set(job.delivery)
+            traceparent.set(job.delivery.trace)
+            job._run_receivers()
+    finally:
+        traceparent.reset(trace)
+        current_delivery.reset(token)

@@ -185,8 +185,9 @@ class Lane:
         started = time.time()
         try:
             run_chunk(jobs)
-            worker._runner.note(jobs)
-            worker._observe_handled(jobs, time.time() - started)
+            seconds = time.time() - started
+            worker._runner.note_time(seconds, len(jobs))
+            worker._observe_handled(jobs, seconds)
             for job in jobs:
                 settle(worker, liveness, pipe, job)
         except BaseException:
