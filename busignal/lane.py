@@ -56,6 +56,7 @@ class Lane:
         self._full = False  # the last read was a full batch: more may wait
         self._sent: Settled | None = None  # replies and acks on their way
         self._unsent: Settled | None = None  # handled; replies and acks not sent
+        self._builder: Any = None  # spells rare commands for the wire
         self._thread = threading.Thread(
             target=self._run, name="busignal-lane", daemon=True
         )
@@ -82,6 +83,7 @@ class Lane:
             socket_timeout=block / 1000 + worker.bus.config.socket_timeout
         )
         wire = Wire(client)
+        self._builder = wire.builder()
         failures = 0
         try:
             while self._in_hand or not worker.stopping:
@@ -145,17 +147,17 @@ class Lane:
         idempotent).
         """
         worker = self.worker
-        pipe = wire.builder()
-        if self._unsent is not None:
-            self._unsent.batch.queue(pipe)
-        pipe.xreadgroup(
-            worker.config.service,
-            worker.consumer,
-            dict.fromkeys(worker.routes.streams(worker.keys), ">"),
-            count=worker.config.batch,
-            block=block,
-        )
-        wire.send(pipe)
+        commands = [] if self._unsent is None else self._unsent.batch.raw(self._builder)
+        streams = worker.routes.streams(worker.keys)
+        wait = () if block is None else ("BLOCK", block)
+        commands.append(
+            (
+                "XREADGROUP", "GROUP", worker.config.service, worker.consumer,
+                "COUNT", worker.config.batch, *wait,
+                "STREAMS", *streams, *(">",) * len(streams),
+            )
+        )  # fmt: skip
+        wire.send(commands)
         self._sent, self._unsent = self._unsent, None
         self._liveness().reading_since = time.time()
 

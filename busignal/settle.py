@@ -33,6 +33,10 @@ FIELD_SERVICE = b"s"
 ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s"))
 
 
+#: Commands whose arguments go to Redis as they are recorded.
+_PLAIN = {"rpush": "RPUSH", "expire": "EXPIRE"}
+
+
 class Batch:
     """Commands to send in one round trip, replayable if the connection drops.
 
@@ -73,6 +77,24 @@ class Batch:
             getattr(pipe, name)(*args, **kwargs)
         for (stream, group), ids in self.acks.items():
             pipe.xack(stream, group, *ids)
+
+    def raw(self, builder: Any) -> list[tuple[Any, ...]]:
+        """The batch as command argument tuples, for ``busignal.wire``.
+
+        Replies (RPUSH, EXPIRE) and acks are spelled out here: going through
+        a redis-py pipeline costs more than a quick receiver. Anything rarer
+        (a dead letter's XADD) is spelled by redis-py, via ``builder``.
+        """
+        out: list[tuple[Any, ...]] = []
+        for name, args, kwargs in self.commands:
+            if name in _PLAIN and not kwargs:
+                out.append((_PLAIN[name], *args))
+            else:
+                getattr(builder, name)(*args, **kwargs)
+                out.append(builder.command_stack.pop()[0])
+        for (stream, group), ids in self.acks.items():
+            out.append(("XACK", stream, group, *ids))
+        return out
 
     def _queue(self, client: Any) -> Any:
         pipe = client.pipeline(transaction=False)

@@ -32,20 +32,17 @@ class Wire:
         self._owed = 0
 
     def builder(self) -> redis.client.Pipeline:
-        """A pipeline to queue commands on, for ``send()``."""
+        """A pipeline that spells commands (``command_stack``); never executed."""
         return self._client.pipeline(transaction=False)
 
-    def send(self, pipe: redis.client.Pipeline) -> None:
-        """Send the commands queued on ``pipe`` (a builder: it is reset)."""
+    def send(self, commands: list[tuple[Any, ...]]) -> None:
+        """Send commands, each a tuple of its arguments (``("XACK", ...)``)."""
         if self._owed:
             raise RuntimeError("receive() the replies owed before sending again")
-        commands = [args for args, _ in pipe.command_stack]
-        pipe.reset()
         connection = self._connection
         if connection is None:
-            connection = self._connection = (
-                self._client.connection_pool.get_connection()
-            )
+            pool = self._client.connection_pool
+            connection = self._connection = pool.get_connection()
         connection.send_packed_command(connection.pack_commands(commands))
         self._owed = len(commands)
 

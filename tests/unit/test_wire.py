@@ -6,6 +6,8 @@ import fakeredis
 import pytest
 import redis
 
+from busignal.reading import text
+from busignal.settle import Batch
 from busignal.wire import Wire, raw_entries
 
 
@@ -50,11 +52,13 @@ def test_wire_returns_each_commands_reply_and_errors_in_place() -> None:
     client = fakeredis.FakeRedis()
     client.set("text", "not a list")
     wire = Wire(client)
-    pipe = wire.builder()
-    pipe.rpush("list", b"a")
-    pipe.rpush("text", b"b")  # WRONGTYPE
-    pipe.lrange("list", 0, -1)
-    wire.send(pipe)
+    wire.send(
+        [
+            ("RPUSH", "list", b"a"),
+            ("RPUSH", "text", b"b"),  # WRONGTYPE
+            ("LRANGE", "list", 0, -1),
+        ]
+    )
 
     first, wrong, values = wire.receive()
 
@@ -67,12 +71,32 @@ def test_wire_returns_each_commands_reply_and_errors_in_place() -> None:
 
 def test_wire_refuses_a_second_send_before_the_replies_are_read() -> None:
     wire = Wire(fakeredis.FakeRedis())
-    pipe = wire.builder()
-    pipe.ping()
-    wire.send(pipe)
-    again = wire.builder()
-    again.ping()
+    wire.send([("PING",)])
     with pytest.raises(RuntimeError, match="receive"):
-        wire.send(again)
+        wire.send([("PING",)])
     assert wire.receive() == [b"PONG"]  # raw: no response callbacks
     wire.reset()
+
+
+def test_a_batch_spelled_for_the_wire_does_what_its_pipeline_would() -> None:
+    client = fakeredis.FakeRedis()
+    client.xgroup_create("s", "g", id="0", mkstream=True)
+    ids = [text(client.xadd("s", {b"n": b"1"})) for _ in range(3)]
+    client.xreadgroup("g", "c", {"s": ">"})
+    batch = Batch()
+    batch.rpush("reply", b"r")
+    batch.expire("reply", 60)
+    batch.xadd("dead", {b"b": b"x"}, maxlen=10)  # spelled by redis-py
+    for entry_id in ids[:2]:
+        batch.xack("s", "g", entry_id)
+    wire = Wire(client)
+
+    wire.send(batch.raw(wire.builder()))
+    replies = wire.receive()
+
+    assert replies[:2] == [1, 1]
+    assert replies[3] == 2  # both acks in one XACK
+    assert client.lrange("reply", 0, -1) == [b"r"]
+    assert 0 < client.ttl("reply") <= 60
+    assert client.xlen("dead") == 1
+    assert client.xpending("s", "g")["pending"] == 1
