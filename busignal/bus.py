@@ -30,6 +30,7 @@ from busignal.partitions import Partitioning, announce, announce_async
 from busignal.sending import Send, Services, text
 from busignal.signing import Signer, parse_secrets
 from busignal.transport import Transport
+from busignal.wire import RawPipeline, round_trip, xadd
 
 __all__ = ["Bus", "BusConfig", "configure", "get_bus"]
 
@@ -289,15 +290,29 @@ class Bus:
         self._announce(signal, partitioning)
         client = self.blocking_client(plan.timeout)
         with self.transport.errors():
-            pipe = client.pipeline(transaction=False)
+            pipe = self._pipeline(client)
             plan.queue(pipe)
             collector = plan.collect_first(pipe.execute(), self._services)
             while (remaining := plan.remaining(collector)) > 0:
-                pipe = client.pipeline(transaction=False)
+                pipe = self._pipeline(client)
                 plan.queue_more(pipe, collector, remaining)
                 if not plan.collect_more(collector, pipe.execute()):
                     break
         return collector.results()
+
+    def _pipeline(self, client: redis.Redis) -> Any:
+        """A pipeline for one round trip: redis-py's on a cluster (it routes
+        the commands to their nodes), else the leaner ``RawPipeline``."""
+        if self.transport.is_cluster:
+            return client.pipeline(transaction=False)
+        return RawPipeline(client)
+
+    def _xadd(self, stream: str, fields: dict[bytes, bytes]) -> str:
+        """One XADD on its own; returns the entry id."""
+        maxlen = self._maxlen(stream)
+        if self.transport.is_cluster:
+            return text(self.client.xadd(stream, fields, maxlen=maxlen))  # type: ignore[arg-type]  # bytes fields are fine
+        return text(round_trip(self.client, [xadd(stream, fields, maxlen)])[0])
 
     def _maxlen(self, stream: str) -> int | None:
         """Bound a stream no service reads (known from a recent look); else none.
@@ -333,8 +348,7 @@ class Bus:
             max_size=self.config.max_payload,
         )
         with self.transport.errors():
-            entry_id = self.client.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
-        return text(entry_id)
+            return self._xadd(stream, fields)
 
     def _encode_many(
         self,
@@ -386,11 +400,10 @@ class Bus:
         with self.transport.errors():
             if len(encoded) == 1 and not looks:  # the common case: no pipeline
                 stream, fields = encoded[0]
-                only = self.client.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
-                return [text(only)]
-            pipe = self.client.pipeline(transaction=False)
+                return [self._xadd(stream, fields)]
+            pipe = self._pipeline(self.client)
             for stream, fields in encoded:
-                pipe.xadd(stream, fields, maxlen=self._maxlen(stream))  # type: ignore[arg-type]  # bytes fields are fine
+                pipe.xadd(stream, fields, maxlen=self._maxlen(stream))
             for stream in looks:
                 pipe.xinfo_groups(stream)
             ids = pipe.execute()

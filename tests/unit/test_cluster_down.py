@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import redis
 from redis.exceptions import ClusterDownError, TryAgainError
 
+from busignal import wire
 from busignal.bus import Bus
 from busignal.errors import BusUnavailable
 from busignal.signal import Signal
@@ -53,6 +53,6 @@ def test_send_on_a_cluster_that_is_down_raises_bus_unavailable(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise ClusterDownError("The cluster is down")
 
-    monkeypatch.setattr(redis.client.Pipeline, "execute", down)
+    monkeypatch.setattr(wire, "_exchange", down)
     with pytest.raises(BusUnavailable, match="cluster is down"):
         Signal(name).using(bus=bus).send(None, n=1)
