@@ -65,6 +65,7 @@ def _worker(args: argparse.Namespace) -> int:
     config = WorkerConfig(
         service=args.service,
         concurrency=args.concurrency,
+        batch=args.batch,
         max_deliveries=args.max_deliveries,
         grace=args.grace,
         heartbeat_interval=args.heartbeat,
@@ -104,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
     worker.add_argument("--namespace", help="key namespace (default: busignal)")
     worker.add_argument("--concurrency", type=int, default=8, help="receiver threads")
+    worker.add_argument(
+        "--batch", type=int, default=100, help="entries read at a time per stream"
+    )
     worker.add_argument("--max-deliveries", type=int, default=5)
     worker.add_argument("--grace", type=float, default=30.0, help="seconds on SIGTERM")
     worker.add_argument("--heartbeat", type=float, default=2.0, help="seconds")

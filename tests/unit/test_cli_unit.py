@@ -13,6 +13,7 @@ from busignal.bus import Bus
 from busignal.cli import main
 from busignal.signal import Signal
 from busignal.testing import drain
+from busignal.worker import Worker, WorkerConfig
 
 from .bus_helpers import unique
 
@@ -115,6 +116,43 @@ def test_cli_worker_invalid_service_name_exits_2(
 
     assert code == 2
     assert "invalid service name" in capsys.readouterr().err
+
+
+def test_cli_worker_batch_sets_how_many_entries_a_read_takes(
+    tmp_path: Path, memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _module(
+        tmp_path,
+        "from busignal import Signal, receiver\n"
+        "@receiver(Signal('cli.batch'))\n"
+        "def handler(sender, **kwargs):\n"
+        "    pass\n",
+    )
+    configs: list[WorkerConfig] = []
+
+    def run(self: Worker) -> int:
+        configs.append(self.config)
+        return 0
+
+    monkeypatch.setattr(Worker, "run", run)
+    url = ["--url", memory_url]
+
+    assert main(["worker", module, "--service", "svc", *url, "--batch", "7"]) == 0
+    assert main(["worker", module, "--service", "svc", *url]) == 0
+    assert [config.batch for config in configs] == [7, 100]
+
+
+def test_cli_worker_batch_below_one_exits_2(
+    tmp_path: Path, memory_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _module(tmp_path, "x = 1\n")
+
+    code = main(
+        ["worker", module, "--service", "svc", "--url", memory_url, "--batch", "0"]
+    )
+
+    assert code == 2
+    assert "batch" in capsys.readouterr().err
 
 
 # -- dead -----------------------------------------------------------------------------
