@@ -45,15 +45,17 @@ __all__ = [
 ]
 
 #: What redis-py raises when a server cannot be reached or stops answering,
-#: or a cluster is failing over (CLUSTERDOWN, TRYAGAIN: ask again shortly).
+#: or a cluster is failing over: CLUSTERDOWN and TRYAGAIN (ask again
+#: shortly), a slot no node serves yet, or its own retries running out.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     ConnectionError,
     TimeoutError,
     OSError,
-    redis.exceptions.ClusterDownError,
+    redis.exceptions.ClusterError,
     redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
 )
 
 _SCHEMES = ("redis", "rediss", "unix", "memory", "redis+cluster", "rediss+cluster")

@@ -1,7 +1,8 @@
 """A Redis Cluster failing over answers CLUSTERDOWN / TRYAGAIN for a while.
 
-Both mean "ask again shortly", like a lost connection: a worker backs off
-and goes on, and a sender gets BusUnavailable, never a crash.
+Those, a slot no node serves yet, and redis-py's cluster retries running
+out all mean "ask again shortly", like a lost connection: a worker backs
+off and goes on, and a sender gets BusUnavailable, never a crash.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import (
+    ClusterDownError,
+    ClusterError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 
 from busignal import wire
 from busignal.bus import Bus
@@ -22,7 +28,13 @@ from .bus_helpers import Recorder
 
 
 @pytest.mark.parametrize(
-    "error", [ClusterDownError("The cluster is down"), TryAgainError("TRYAGAIN")]
+    "error",
+    [
+        ClusterDownError("The cluster is down"),
+        TryAgainError("TRYAGAIN"),
+        SlotNotCoveredError("Slot 866 is not covered by the cluster"),
+        ClusterError("TTL exhausted."),
+    ],
 )
 def test_worker_backs_off_and_goes_on_when_the_cluster_is_down(
     bus: Bus, name: str, monkeypatch: pytest.MonkeyPatch, error: Exception
