@@ -85,6 +85,7 @@ def targets(figures: Figures) -> list[Target]:
             ratio(mid("send_rtt_4svc p50"), mid("send_rtt_1svc p50", BASELINE)),
             2.0,
             True,
+            context=_baseline_fan_out(figures),
         ),
         Target("publish_many vs pipelined XADD", vs_base("publish_many"), 0.5, False),
         Target("publish vs plain XADD loop", vs_base("publish_one"), 0.8, False),
@@ -93,6 +94,20 @@ def targets(figures: Figures) -> list[Target]:
         ),
         Target("idle worker RSS", mid("rss_idle"), 40.0, True, " MB"),
     ]
+
+
+def _baseline_fan_out(figures: Figures) -> str:
+    """How much the baseline loop itself pays for four services over one."""
+    own = ratio(
+        figures.median("send_rtt_4svc p50", BASELINE),
+        figures.median("send_rtt_1svc p50", BASELINE),
+    )
+    if own is None:
+        return ""
+    return (
+        f"the baseline loop's own 4-service p50 is {own:.2f}x its 1-service one "
+        f"({os.cpu_count()} CPUs for 4 workers, a caller and Redis)"
+    )
 
 
 def _cpu_model() -> str:

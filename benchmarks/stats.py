@@ -58,6 +58,8 @@ class Target:
     limit: float
     at_most: bool
     unit: str = "x"
+    #: What the figure should be read beside, printed after the verdict.
+    context: str = ""
 
     @property
     def met(self) -> bool | None:
@@ -69,7 +71,8 @@ class Target:
         op = "<=" if self.at_most else ">="
         verdict = {True: "PASS", False: "MISS", None: "N/A "}[self.met]
         shown = "-" if self.value is None else f"{self.value:.2f}{self.unit}"
-        return f"{verdict}  {self.name}: {shown} (target {op} {self.limit}{self.unit})"
+        line = f"{verdict}  {self.name}: {shown} (target {op} {self.limit}{self.unit})"
+        return f"{line}; {self.context}" if self.context else line
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

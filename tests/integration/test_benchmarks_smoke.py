@@ -39,6 +39,8 @@ def test_benchmarks_smoke_prints_every_scenario() -> None:
     for scenario in SCENARIOS:
         assert scenario in result.stdout, f"{scenario} missing:\n{result.stdout}"
     assert "targets" in result.stdout
+    # The fan-out target is read beside what the baseline's own fan-out costs.
+    assert "the baseline loop's own 4-service p50 is" in result.stdout
 
 
 @pytest.mark.timeout(150)
