@@ -100,4 +100,6 @@ def broadcast_job(worker: Worker, entry: Entry) -> Job | None:
         return None
     env = dataclasses.replace(env, mode=Mode.PUBLISH)
     delivery = Delivery(env.message_id, entry_id, signal_name, "", 1, env.trace)
-    return Job(stream, entry_id, fields, env, delivery, regs, sender)
+    job = Job(stream, entry_id, fields, env, delivery, regs, sender)
+    job.receiving = worker.receiving
+    return job

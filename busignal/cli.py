@@ -83,6 +83,10 @@ def _worker(args: argparse.Namespace) -> int:
         from busignal.contrib.prometheus import serve_metrics
 
         serve_metrics(worker, args.metrics_port)
+    if args.otel:
+        from busignal.contrib import otel
+
+        otel.instrument(worker=worker)
     logging.getLogger("busignal").info(
         "worker %s serving %s on %s",
         worker.consumer,
@@ -121,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on this port"
+    )
+    worker.add_argument(
+        "--otel",
+        action="store_true",
+        help="record an OpenTelemetry span per delivery (extra 'otel'; the SDK "
+        "is configured as usual, e.g. by opentelemetry-instrument)",
     )
     worker.add_argument("--log-level", default=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)

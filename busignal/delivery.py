@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -23,9 +24,14 @@ from busignal.tracing import traceparent
 if TYPE_CHECKING:
     from busignal.routes import Match
 
-__all__ = ["Delivery", "Job", "current_delivery"]
+__all__ = ["Delivery", "Job", "Receiving", "current_delivery"]
 
 logger = logging.getLogger("busignal.worker")
+
+
+#: Wraps each part of a job's receivers' run, in the thread or task where it
+#: runs (an OpenTelemetry span made current: ``busignal.contrib.otel``).
+Receiving = Callable[["Job"], AbstractContextManager[object]]
 
 
 @dataclass(slots=True)
@@ -69,9 +75,11 @@ class Job:
         "fields",
         "has_async",
         "outcomes",
+        "receiving",
         "registrations",
         "sender",
         "stream",
+        "trace_state",
     )
 
     def __init__(
@@ -101,6 +109,10 @@ class Job:
         self.outcomes: list[Outcome] = []
         #: How many receivers raised.
         self.errors = 0
+        #: Wraps each part of the receivers' run (a tracing span), if set.
+        self.receiving: Receiving | None = None
+        #: What ``receiving`` keeps between the parts (an open span).
+        self.trace_state: object = None
 
     def __repr__(self) -> str:
         return (
@@ -141,10 +153,17 @@ class Job:
         token = current_delivery.set(self.delivery)
         trace = traceparent.set(self.delivery.trace)
         try:
-            self._run_receivers()
+            self._run_receivers_within()
         finally:
             traceparent.reset(trace)
             current_delivery.reset(token)
+
+    def _run_receivers_within(self) -> None:
+        if self.receiving is None:
+            self._run_receivers()
+        else:
+            with self.receiving(self):
+                self._run_receivers()
 
     def _run_receivers(self) -> None:
         """Run the sync receivers, with this job's delivery already current."""
@@ -177,24 +196,26 @@ class Job:
         token = current_delivery.set(self.delivery)
         trace = traceparent.set(self.delivery.trace)
         started = time.perf_counter()
+        within = nullcontext() if self.receiving is None else self.receiving(self)
         try:
-            kwargs = self.envelope.kwargs
-            calls = [
-                _timed(
-                    cast(
-                        "Awaitable[object]",
-                        r.receiver(signal=s, sender=self.sender, **kwargs),
+            with within:
+                kwargs = self.envelope.kwargs
+                calls = [
+                    _timed(
+                        cast(
+                            "Awaitable[object]",
+                            r.receiver(signal=s, sender=self.sender, **kwargs),
+                        )
                     )
+                    for s, r in regs
+                ]
+                # One receiver needs no task of its own (a task per job is a
+                # third of an async drain's cost); several run concurrently.
+                results = (
+                    [await _settled(calls[0])]
+                    if len(calls) == 1
+                    else await asyncio.gather(*calls, return_exceptions=True)
                 )
-                for s, r in regs
-            ]
-            # One receiver needs no task of its own (a task per job is a
-            # third of an async drain's cost); several run concurrently.
-            results = (
-                [await _settled(calls[0])]
-                if len(calls) == 1
-                else await asyncio.gather(*calls, return_exceptions=True)
-            )
         finally:
             traceparent.reset(trace)
             current_delivery.reset(token)
@@ -236,7 +257,7 @@ def run_chunk(jobs: Sequence[Job]) -> None:
         for job in jobs:
             current_delivery.set(job.delivery)
             traceparent.set(job.delivery.trace)
-            job._run_receivers()
+            job._run_receivers_within()
     finally:
         traceparent.reset(trace)
         current_delivery.reset(token)

@@ -32,7 +32,7 @@ import redis.asyncio
 
 from busignal import broadcast, envelope, reading
 from busignal.bus import Bus
-from busignal.delivery import Delivery, Job
+from busignal.delivery import Delivery, Job, Receiving
 from busignal.envelope import BadEntry
 from busignal.errors import ConfigurationError
 from busignal.lane import Lane
@@ -106,6 +106,8 @@ class Worker:
         self.consumer = config.consumer or default_consumer_name(config.service)
         self.routes = Routes(signals_to_serve)
         self.observers: list[Observer] = [LogObserver(), *observers]
+        #: Wraps each part of a job's receivers' run (tracing), if set.
+        self.receiving: Receiving | None = None
         self._stopping = asyncio.Event()
         self._runner = Runner(config.concurrency)
         # redis-py types replies as unions of sync and async shapes; the
@@ -433,7 +435,9 @@ class Worker:
                 attempt if attempt > 1 else 1,
                 env.trace,
             )
-            jobs.append(Job(stream, entry_id, fields, env, delivery, *matched))
+            job = Job(stream, entry_id, fields, env, delivery, *matched)
+            job.receiving = self.receiving
+            jobs.append(job)
         return jobs, pipe
 
     async def handle(self, entries: Sequence[Entry]) -> None:

@@ -17,14 +17,21 @@ usual; busignal only uses the API.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, cast
 
 from busignal import tracing
 from busignal.errors import ConfigurationError
 
 try:
     from opentelemetry import trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+    from opentelemetry.trace import (
+        Span,
+        SpanKind,
+        Status,
+        StatusCode,
+        TracerProvider,
+    )
     from opentelemetry.trace.propagation.tracecontext import (
         TraceContextTextMapPropagator,
     )
@@ -57,53 +64,60 @@ def instrument(
     """Put the current span's traceparent on every event this process sends.
 
     With ``worker``, also record a span per delivery that worker handles,
-    and return the observer that does it.
+    current while its receivers run, and return the observer that does it.
     """
     tracing.install(current_traceparent)
     if worker is None:
         return None
     observer = SpanObserver(tracer_provider)
     worker.observers.append(observer)
+    worker.receiving = observer.receiving
     return observer
 
 
-def uninstrument() -> None:
-    """Stop putting OpenTelemetry's trace context on events."""
+def uninstrument(*, worker: Worker | None = None) -> None:
+    """Stop putting OpenTelemetry's trace context on events (and, with
+    ``worker``, stop recording its deliveries)."""
     tracing.install(None)
+    if worker is not None:
+        worker.receiving = None
+        worker.observers[:] = [
+            o for o in worker.observers if not isinstance(o, SpanObserver)
+        ]
 
 
 class SpanObserver:
     """A worker observer that records each delivery as a CONSUMER span.
 
     The span's parent is the sender's span (from the envelope's
-    traceparent); it starts when the delivery's batch started and ends when
-    its receivers were done, and it is marked as an error, with an exception
-    event per receiver that raised, when one did.
+    traceparent). It starts when the delivery's receivers start and is the
+    current span while they run (``receiving``, the worker's hook), so the
+    spans they open are its children and the events they send carry it on;
+    it ends once they are done (``handled``), marked as an error, with an
+    exception event per receiver that raised, when one did.
     """
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self.tracer = trace.get_tracer("busignal", tracer_provider=tracer_provider)
 
+    def receiving(self, job: Job) -> AbstractContextManager[object]:
+        """Make the delivery's span current around a part of its receivers.
+
+        Called once for the sync receivers and once for the async ones (a
+        thread, then a task): the span starts at the first.
+        """
+        span = job.trace_state
+        if span is None:
+            span = job.trace_state = self._start(job, time.time_ns())
+        return trace.use_span(cast("Span", span), end_on_exit=False)
+
     def handled(self, job: Job, seconds: float) -> None:
-        delivery = job.delivery
-        parent = _propagator.extract({"traceparent": delivery.trace})
         end = time.time_ns()
-        span = self.tracer.start_span(
-            f"{delivery.signal} process",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            start_time=end - int(seconds * 1e9),
-            attributes={
-                "messaging.system": "busignal",
-                "messaging.operation": "process",
-                "messaging.destination.name": delivery.signal,
-                "messaging.message.id": delivery.message_id,
-                "messaging.consumer.group.name": delivery.service,
-                "busignal.entry_id": delivery.entry_id,
-                "busignal.attempt": delivery.attempt,
-                "busignal.receivers": [o.receiver_id for o in job.outcomes],
-            },
-        )
+        span = job.trace_state
+        if span is None:  # the hook was not installed: the batch's timing
+            span = self._start(job, end - int(seconds * 1e9))
+        assert isinstance(span, Span)
+        span.set_attribute("busignal.receivers", [o.receiver_id for o in job.outcomes])
         for outcome in job.outcomes:
             if outcome.error is not None:
                 span.record_exception(
@@ -112,6 +126,25 @@ class SpanObserver:
         if job.failed:
             span.set_status(Status(StatusCode.ERROR, "a receiver raised"))
         span.end(end_time=end)
+
+    def _start(self, job: Job, start_time: int) -> Span:
+        delivery = job.delivery
+        parent = _propagator.extract({"traceparent": delivery.trace})
+        return self.tracer.start_span(
+            f"{delivery.signal} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            start_time=start_time,
+            attributes={
+                "messaging.system": "busignal",
+                "messaging.operation": "process",
+                "messaging.destination.name": delivery.signal,
+                "messaging.message.id": delivery.message_id,
+                "messaging.consumer.group.name": delivery.service,
+                "busignal.entry_id": delivery.entry_id,
+                "busignal.attempt": delivery.attempt,
+            },
+        )
 
     def dead_lettered(self, signal: str, service: str, reason: str) -> None:
         """Nothing: the observer is not told which trace the entry was in.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from busignal import tracing
 from busignal.bus import Bus
 from busignal.cli import main
 from busignal.signal import Signal
@@ -140,6 +141,37 @@ def test_cli_worker_batch_sets_how_many_entries_a_read_takes(
     assert main(["worker", module, "--service", "svc", *url, "--batch", "7"]) == 0
     assert main(["worker", module, "--service", "svc", *url]) == 0
     assert [config.batch for config in configs] == [7, 100]
+
+
+def test_cli_worker_otel_records_a_span_per_delivery(
+    tmp_path: Path, memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _module(
+        tmp_path,
+        "from busignal import Signal, receiver\n"
+        "@receiver(Signal('cli.otel'))\n"
+        "def handler(sender, **kwargs):\n"
+        "    pass\n",
+    )
+    seen: list[tuple[bool, list[str]]] = []
+
+    def run(self: Worker) -> int:
+        kinds = [type(o).__name__ for o in self.observers]
+        seen.append((self.receiving is not None, kinds))
+        return 0
+
+    monkeypatch.setattr(Worker, "run", run)
+    url = ["--url", memory_url]
+    try:
+        assert main(["worker", module, "--service", "svc", *url]) == 0
+        assert main(["worker", module, "--service", "svc", *url, "--otel"]) == 0
+    finally:
+        tracing.install(None)
+
+    assert seen == [
+        (False, ["LogObserver"]),
+        (True, ["LogObserver", "SpanObserver"]),
+    ]
 
 
 def test_cli_worker_batch_below_one_exits_2(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -121,3 +122,67 @@ def test_otel_worker_span_records_receiver_error(
     handled = by_name(exporter.get_finished_spans(), f"{name} process")
     assert handled.status.status_code is StatusCode.ERROR
     assert [e.name for e in handled.events] == ["exception"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_otel_worker_span_is_current_while_the_receivers_run(
+    bus: Bus,
+    name: str,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kind: str,
+) -> None:
+    # A span a receiver opens is a child of the delivery's span, which lasts
+    # as long as the receiver; an event the receiver sends carries that span.
+    sig = Signal(name)
+    tracer = provider.get_tracer("test")
+
+    def work() -> str:
+        with tracer.start_as_current_span("inside"):
+            time.sleep(0.02)
+        return tracing.outgoing()
+
+    if kind == "sync":
+
+        def handler(**kwargs: object) -> str:
+            return work()
+
+    else:
+
+        async def handler(**kwargs: object) -> str:  # type: ignore[misc]
+            return work()
+
+    sig.connect(handler)
+    with running_worker(bus, "traced", signals=[name]) as worker:
+        otel.instrument(worker=worker, tracer_provider=provider)
+        [(_, carried)] = sig.send(sender=None)
+
+    spans = exporter.get_finished_spans()
+    handled = by_name(spans, f"{name} process")
+    inside = by_name(spans, "inside")
+    context = handled.context
+    assert context is not None
+    assert inside.parent is not None
+    assert inside.parent.span_id == context.span_id
+    assert handled.start_time is not None
+    assert inside.start_time is not None
+    assert handled.end_time is not None
+    assert inside.end_time is not None
+    assert handled.start_time <= inside.start_time
+    assert inside.end_time <= handled.end_time
+    flags = int(context.trace_flags)
+    assert carried == f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}"
+
+
+def test_otel_uninstrument_stops_the_worker_spans(
+    bus: Bus, name: str, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    sig = Signal(name)
+    sig.connect(lambda **kwargs: None, weak=False)
+    with running_worker(bus, "traced", signals=[name]) as worker:
+        otel.instrument(worker=worker, tracer_provider=provider)
+        sig.send(sender=None)
+        otel.uninstrument(worker=worker)
+        sig.send(sender=None)
+
+    assert len(exporter.get_finished_spans()) == 1
