@@ -45,6 +45,17 @@ def _module(tmp_path: Path, source: str) -> str:
 # -- worker: usage errors ------------------------------------------------------------
 
 
+def _receiver_module(tmp_path: Path, signal: str) -> str:
+    """A module connecting one receiver to ``Signal(signal)``; its name."""
+    return _module(
+        tmp_path,
+        "from busignal import Signal, receiver\n"
+        f"@receiver(Signal({signal!r}))\n"
+        "def handler(sender, **kwargs):\n"
+        "    pass\n",
+    )
+
+
 def test_cli_worker_module_that_does_not_exist_exits_2(
     memory_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,13 +133,7 @@ def test_cli_worker_invalid_service_name_exits_2(
 def test_cli_worker_batch_sets_how_many_entries_a_read_takes(
     tmp_path: Path, memory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = _module(
-        tmp_path,
-        "from busignal import Signal, receiver\n"
-        "@receiver(Signal('cli.batch'))\n"
-        "def handler(sender, **kwargs):\n"
-        "    pass\n",
-    )
+    module = _receiver_module(tmp_path, "cli.batch")
     configs: list[WorkerConfig] = []
 
     def run(self: Worker) -> int:
@@ -146,13 +151,7 @@ def test_cli_worker_batch_sets_how_many_entries_a_read_takes(
 def test_cli_worker_otel_records_a_span_per_delivery(
     tmp_path: Path, memory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = _module(
-        tmp_path,
-        "from busignal import Signal, receiver\n"
-        "@receiver(Signal('cli.otel'))\n"
-        "def handler(sender, **kwargs):\n"
-        "    pass\n",
-    )
+    module = _receiver_module(tmp_path, "cli.otel")
     seen: list[tuple[bool, list[str]]] = []
 
     def run(self: Worker) -> int:
