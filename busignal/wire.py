@@ -1,11 +1,16 @@
-"""Commands on one connection, sent now and answered later.
+"""Commands to Redis as plain argument tuples, without redis-py's pipeline.
 
-The worker's lane asks Redis for its next batch before it runs the one in
-hand, so that Redis prepares the next while the receivers run (two cores
-working instead of taking turns). A redis-py pipeline sends and waits in
-one call; ``Wire`` splits the two on one connection from the client's pool.
-It also reads XREADGROUP replies raw: redis-py's reply parsing builds
-structures the worker would only take apart again.
+A redis-py pipeline costs about 2 us of Python a command (its command
+objects, wrappers and reply callbacks), as much as encoding an event; the
+hot paths spell their few commands themselves and send them here:
+
+- ``round_trip`` / ``RawPipeline``: one round trip on a pooled connection,
+  for senders (publish, publish_many, send).
+- ``Wire``: send now, receive later, on one connection: the worker's lane
+  asks Redis for its next batch before it runs the one in hand, so that
+  Redis prepares it while the receivers run (two cores working instead of
+  taking turns). XREADGROUP replies are read raw (``raw_entries``):
+  redis-py's parsing builds structures the worker would only take apart.
 """
 
 from __future__ import annotations
