@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from busignal.delivery import run_chunk
-from busignal.settle import Batch, settle
+from busignal.settle import Batch, settle_all
 from busignal.transport import CONNECTION_ERRORS
 from busignal.wire import Wire, raw_entries
 
@@ -196,8 +196,7 @@ class Lane:
                 seconds = time.time() - started
                 worker._runner.note_time(seconds, len(jobs))
             worker._observe_handled(jobs, seconds)
-            for job in jobs:
-                settle(worker, liveness, pipe, job)
+            settle_all(worker, liveness, pipe, jobs)
         except BaseException:
             settled.release(worker)
             raise

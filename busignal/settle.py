@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from busignal.reading import Entry
     from busignal.worker import Worker
 
-__all__ = ["FIELD_SERVICE", "ORIGINAL_FIELDS", "Batch", "dead_letter", "settle"]
+__all__ = [
+    "FIELD_SERVICE",
+    "ORIGINAL_FIELDS",
+    "Batch",
+    "dead_letter",
+    "settle",
+    "settle_all",
+]
 
 logger = logging.getLogger("busignal.worker")
 
@@ -108,6 +115,22 @@ class Batch:
     def execute_sync(self, client: Any) -> None:
         """Send the batch on a sync client (the worker's fast lane)."""
         self._queue(client).execute()
+
+
+def settle_all(
+    worker: Worker, liveness: Liveness, pipe: Batch, jobs: list[Job]
+) -> None:
+    """Settle a batch: ``settle`` each job, with the common case inline.
+
+    A published event whose receivers all returned needs only its ack;
+    that is most of what a draining worker settles.
+    """
+    service = worker.config.service
+    for job in jobs:
+        if job.envelope.mode is Mode.PUBLISH and not job.errors:
+            pipe.xack(job.stream, service, job.entry_id)
+        else:
+            settle(worker, liveness, pipe, job)
 
 
 def settle(worker: Worker, liveness: Liveness, pipe: Batch, job: Job) -> None:

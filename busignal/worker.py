@@ -43,7 +43,7 @@ from busignal.reading import Entry as Entry  # re-exported: liveness imports it
 from busignal.reading import Group, Reads, slot_groups
 from busignal.routes import Match, Route, Routes
 from busignal.running import Runner
-from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle
+from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle_all
 from busignal.transport import CONNECTION_ERRORS
 
 __all__ = ["Worker", "WorkerConfig"]
@@ -455,8 +455,7 @@ class Worker:
         try:
             await self._run(jobs)
             self._observe_handled(jobs, time.time() - started)
-            for job in jobs:
-                settle(self, self._liveness, pipe, job)
+            settle_all(self, self._liveness, pipe, jobs)
             if pipe:
                 await self._with_backoff(lambda: pipe.execute(self._client))
         finally:
