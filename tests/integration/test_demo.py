@@ -54,10 +54,11 @@ def test_demo_with_busignal_url_prints_results_and_cleans_up(
 
     assert result.returncode == 0, result.stderr
     assert "(BUSIGNAL_URL)" in result.stdout
-    assert "workers.billing.charge" in result.stdout
-    assert "workers.notifications.welcome_email" in result.stdout
-    assert "raised RemoteError: workers.notifications.UndeliverableError" in (
-        result.stdout
+    assert "busignal.examples.billing.charge" in result.stdout
+    assert "busignal.examples.notifications.welcome_email" in result.stdout
+    assert (
+        "raised RemoteError: busignal.examples.notifications.UndeliverableError"
+        in result.stdout
     )
     assert "round trip ms" in result.stdout
     assert "200/200" in result.stdout
