@@ -1,5 +1,5 @@
-# The example services of workers/, as one image: docker-compose.yml runs
-# each service from it with a different command.
+# The example services (busignal.examples), as one image: docker-compose.yml
+# runs each service from it with a different command.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -7,10 +7,7 @@ WORKDIR /app
 
 COPY pyproject.toml README.md ./
 COPY busignal ./busignal
+# The example services are part of the package, so installing it is enough.
 RUN pip install --no-cache-dir .
 
-# The example services; `busignal worker` imports modules from the working
-# directory, and `python -m workers.sender` runs from it too.
-COPY workers ./workers
-
-CMD ["python", "-m", "workers.sender"]
+CMD ["python", "-m", "busignal.examples.sender"]

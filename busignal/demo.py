@@ -8,6 +8,10 @@ its keys at the end, so it leaves a user's Redis as it found it.
 
 ``BUSIGNAL_DEMO_PROBE_URL`` replaces the localhost:6379 probe; it is for
 tests, which must never touch the machine's own Redis.
+
+The services are ``busignal.examples``, part of the installed package, so
+the worker processes import them as any installation has them: the demo
+needs no checkout of busignal and no PYTHONPATH of its own.
 """
 
 from __future__ import annotations
@@ -22,14 +26,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import redis
 
-import busignal
 from busignal.bus import Bus
 from busignal.console import Console
 from busignal.embedded import EmbeddedRedis, EmbeddedUnavailable
@@ -41,9 +43,9 @@ __all__ = ["add_commands", "choose_redis", "run_demo"]
 DEFAULT_PROBE_URL = "redis://localhost:6379/0"
 PROBE_TIMEOUT = 0.3
 SERVICES = (
-    ("billing", "workers.billing"),
-    ("notifications", "workers.notifications"),
-    ("cache", "workers.cache"),
+    ("billing", "busignal.examples.billing"),
+    ("notifications", "busignal.examples.notifications"),
+    ("cache", "busignal.examples.cache"),
 )
 
 
@@ -83,22 +85,6 @@ def choose_redis(url: str | None, environ: Mapping[str, str]) -> RedisChoice:
     return RedisChoice(embedded.url, "an embedded server, removed at exit", embedded)
 
 
-def _workers_pythonpath() -> str:
-    """PYTHONPATH that makes ``workers`` importable in the worker processes."""
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    root = Path(busignal.__file__).resolve().parent.parent
-    if (root / "workers" / "__init__.py").exists():
-        paths.insert(0, str(root))
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
-    elif find_spec("workers") is None:
-        raise BusignalError(
-            "the example services (the 'workers' package) are not importable; "
-            "run the demo from a checkout of busignal"
-        )
-    return os.pathsep.join(paths)
-
-
 class Demo:
     """Runs the example services on one bus, then cleans up after them."""
 
@@ -112,7 +98,6 @@ class Demo:
     # -- workers ----------------------------------------------------------
 
     def start_workers(self) -> None:
-        env = {**os.environ, "PYTHONPATH": _workers_pythonpath()}
         for service, module in SERVICES:
             command = [
                 sys.executable, "-m", "busignal", "worker", module,
@@ -122,7 +107,7 @@ class Demo:
             ]  # fmt: skip
             with (self.logs / f"{service}.log").open("ab") as log:
                 self.processes[service] = subprocess.Popen(
-                    command, env=env, stdout=log, stderr=subprocess.STDOUT
+                    command, stdout=log, stderr=subprocess.STDOUT
                 )
         self._wait_for_workers(timeout=30)
 
@@ -191,7 +176,7 @@ class Demo:
     # -- the show -----------------------------------------------------------
 
     def sends(self) -> None:
-        from workers.signals import order_paid, user_signed_up
+        from busignal.examples.signals import order_paid, user_signed_up
 
         rows: list[list[object]] = []
         calls: list[tuple[str, Callable[[], list[tuple[object, object]]]]] = [
@@ -239,16 +224,16 @@ class Demo:
             )
 
     def broadcast(self) -> None:
-        from workers.signals import cache_invalidated
+        from busignal.examples.signals import cache_invalidated
 
         cache_invalidated.using(bus=self.bus).publish("demo", key="prices")
         self.console.line(
             "published cache_invalidated(key='prices'): a broadcast receiver, "
-            "it runs in every process that imports workers.cache"
+            "it runs in every process that imports busignal.examples.cache"
         )
 
     def burst(self) -> None:
-        from workers.signals import page_viewed
+        from busignal.examples.signals import page_viewed
 
         view = page_viewed.using(bus=self.bus)
         chunk = 100
@@ -300,7 +285,13 @@ def _describe(receiver: object) -> tuple[str, str]:
     return str(service), str(ident)
 
 
-def _show(response: object, width: int = 72) -> str:
+def _show(response: object, width: int = 82) -> str:
+    """``response`` on one table cell, cut to ``width``.
+
+    82 keeps a remote error's full class name in view, with the start of
+    its message: ``busignal.examples.notifications.UndeliverableError`` is
+    the longest the examples raise.
+    """
     if isinstance(response, BaseException):
         text = f"raised {type(response).__name__}: {response}"
     else:

@@ -127,7 +127,7 @@ def test_compose_services_start_with_the_same_commands_outside_docker(
     )
 
     assert result.returncode == 0, result.stderr
-    assert "workers.billing.charge" in result.stdout
+    assert "busignal.examples.billing.charge" in result.stdout
     assert "welcomed ada@example.com" in result.stdout
     assert "UndeliverableError" in result.stdout
     for process in processes:

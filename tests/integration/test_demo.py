@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,13 @@ def _env(**changes: str) -> dict[str, str]:
     return env
 
 
-def _demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _demo(
+    env: dict[str, str], *args: str, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "busignal", "demo", "--events", "200", *args],
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=90,
@@ -54,12 +57,60 @@ def test_demo_with_busignal_url_prints_results_and_cleans_up(
 
     assert result.returncode == 0, result.stderr
     assert "(BUSIGNAL_URL)" in result.stdout
-    assert "workers.billing.charge" in result.stdout
-    assert "workers.notifications.welcome_email" in result.stdout
-    assert "raised RemoteError: workers.notifications.UndeliverableError" in (
-        result.stdout
+    assert "busignal.examples.billing.charge" in result.stdout
+    assert "busignal.examples.notifications.welcome_email" in result.stdout
+    assert (
+        "raised RemoteError: busignal.examples.notifications.UndeliverableError"
+        in result.stdout
     )
     assert "round trip ms" in result.stdout
+    assert "200/200" in result.stdout
+    assert redis_server.client().dbsize() == 0
+
+
+def _installed_alone(tmp_path: Path) -> Path:
+    """A copy of the ``busignal`` package with nothing of the checkout beside it.
+
+    That is how a wheel installs it; on PYTHONPATH it wins over the editable
+    install, whose package sits in the checkout next to everything else.
+    """
+    site = tmp_path / "site"
+    shutil.copytree(
+        ROOT / "busignal",
+        site / "busignal",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return site
+
+
+def test_demo_runs_its_services_from_the_installed_package_outside_a_checkout(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """``pip install busignal && busignal demo`` works anywhere.
+
+    From an empty directory, with only the package on PYTHONPATH, neither the
+    demo nor its worker processes can import anything from the checkout: the
+    services have to come from ``busignal.examples`` inside the package.
+    """
+    site = _installed_alone(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = _env(BUSIGNAL_URL=redis_server.url, PYTHONPATH=str(site))
+    where = subprocess.run(
+        [sys.executable, "-c", "import busignal.examples; print(busignal.__file__)"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
+
+    result = _demo(env, "--plain", cwd=elsewhere)
+
+    assert result.returncode == 0, result.stderr
+    assert "busignal.examples.billing.charge" in result.stdout
+    assert "busignal.examples.notifications.order_email" in result.stdout
     assert "200/200" in result.stdout
     assert redis_server.client().dbsize() == 0
 

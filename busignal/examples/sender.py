@@ -1,4 +1,6 @@
-"""Send a few events to the example services and exit: ``python -m workers.sender``.
+"""Send a few events to the example services and exit.
+
+Run it with ``python -m busignal.examples.sender``.
 
 Reads ``BUSIGNAL_URL`` (and ``BUSIGNAL_SECRET``, ``BUSIGNAL_NAMESPACE``).
 Waits up to ``--wait`` seconds for Redis to answer, so it can start next to
@@ -18,8 +20,11 @@ import msgpack
 
 from busignal import BusUnavailable, Signal
 from busignal.bus import Bus
+from busignal.examples.signals import cache_invalidated, order_paid, user_signed_up
 from busignal.transport import redact
-from workers.signals import cache_invalidated, order_paid, user_signed_up
+
+#: The sender's name: what it sends as, and how its messages start.
+SENDER = "busignal.examples.sender"
 
 
 def _wait_for_redis(bus: Bus, seconds: float) -> None:
@@ -51,12 +56,12 @@ def _wait_for_services(bus: Bus, services: set[str], seconds: float) -> None:
         if services:
             time.sleep(0.2)
     if services:
-        print(f"workers.sender: no worker of {sorted(services)} yet; sending anyway")
+        print(f"{SENDER}: no worker of {sorted(services)} yet; sending anyway")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Send the example events; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m workers.sender")
+    parser = argparse.ArgumentParser(prog=f"python -m {SENDER}")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds for Redis")
     parser.add_argument(
         "--services",
@@ -67,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bus = Bus.from_env()
     if bus is None:
-        print("workers.sender: set BUSIGNAL_URL, e.g. redis://localhost:6379/0")
+        print(f"{SENDER}: set BUSIGNAL_URL, e.g. redis://localhost:6379/0")
         return 2
     try:
         _wait_for_redis(bus, args.wait)
@@ -80,13 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         for name, signal, kwargs in sends:
             view = signal.using(bus=bus, timeout=args.timeout)
-            for receiver, response in view.send_robust("workers.sender", **kwargs):
+            for receiver, response in view.send_robust(SENDER, **kwargs):
                 label = getattr(receiver, "id", receiver)
                 print(f"{name}: {label} -> {response!r}")
-        cache_invalidated.using(bus=bus).publish("workers.sender", key="prices")
+        cache_invalidated.using(bus=bus).publish(SENDER, key="prices")
         print("cache_invalidated: published")
     except BusUnavailable as exc:
-        print(f"workers.sender: {exc}", file=sys.stderr)
+        print(f"{SENDER}: {exc}", file=sys.stderr)
         return 1
     finally:
         bus.close()

@@ -1,9 +1,9 @@
 """A broadcast receiver: every process that imports this drops its cached copy.
 
 ``broadcast=True`` runs the receiver in every worker process instead of
-once per service, which is what a process-local cache needs. Run it as its
-own service (``busignal worker workers.cache --service cache``) or import
-it alongside another service's module.
+once per service, which is what a process-local cache needs. Run it as
+its own service (``busignal worker busignal.examples.cache --service
+cache``) or import it alongside another service's module.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from busignal import receiver
-from workers.signals import cache_invalidated
+from busignal.examples.signals import cache_invalidated
 
 __all__ = ["invalidate", "local_cache"]
 

@@ -1,6 +1,7 @@
 """Service ``notifications``: emails about orders and new users.
 
-Run it with ``busignal worker workers.notifications --service notifications``.
+Run it with ``busignal worker busignal.examples.notifications --service
+notifications``.
 ``welcome_email`` raises on purpose for an address at ``example.invalid``,
 to show how ``send`` and ``send_robust`` report a remote failure.
 """
@@ -11,7 +12,7 @@ import logging
 from typing import Any
 
 from busignal import receiver
-from workers.signals import order_paid, user_signed_up
+from busignal.examples.signals import order_paid, user_signed_up
 
 __all__ = ["UndeliverableError", "order_email", "welcome_email"]
 

@@ -1,6 +1,6 @@
 """Service ``billing``: charges paid orders and meters page views.
 
-Run it with ``busignal worker workers.billing --service billing``.
+Run it with ``busignal worker busignal.examples.billing --service billing``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from busignal import receiver
-from workers.signals import order_paid, page_viewed
+from busignal.examples.signals import order_paid, page_viewed
 
 __all__ = ["charge", "meter", "receipt"]
 
