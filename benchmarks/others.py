@@ -10,15 +10,17 @@ defaults otherwise but for ``--log-level WARNING`` (its default INFO logs
 a line per task; Celery runs at WARNING too). ``--workers 1`` is a process
 manager and one forked worker process: that child runs the tasks, so it is
 the one paused for drains and whose memory is reported (the manager is a
-second, idle process). Its client is async: one event loop runs every
-call of the runner. A round trip is ``kiq`` then ``wait_result``, which
-polls the result backend; it polls back to back (``check_interval=0``),
-as taskiq's default of 0.2 s would make every round trip about 200 ms.
-Drains stop when XINFO GROUPS shows the stream read and acknowledged, as
-busignal's do; a backlog is at most 5000 tasks, so the paused worker's
-blocked XREADGROUP outlives no socket timeout (redis-py 8's default is
-5 s; past it the worker process dies on resume and the manager forks a
-new one, which the runner reports as a failure).
+second, idle process). Its client is async: one event loop
+(``asyncio.Runner``) serves the whole runner, because taskiq-redis's
+redis-py asyncio connections belong to the loop that opened them. A
+round trip is ``kiq`` then ``wait_result``, which polls the result
+backend; it polls back to back (``check_interval=0``), as taskiq's default
+of 0.2 s would make every round trip about 200 ms. Drains stop when XINFO
+GROUPS shows the stream read and acknowledged, as busignal's do. A
+backlog is at most 5000 tasks (about a second of ``kiq``) so that the
+paused worker's blocked XREADGROUP does not outlast redis-py 8's default
+5 s socket timeout: past it the worker process can die on resume (the
+manager forks a new one, and the runner reports a failure).
 
 Both run after busignal's rounds rather than interleaved, because their
 workers hold other Redis databases and start up slowly; the figures are
