@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from benchmarks.procs import Proc, python_module, wait_for
+from benchmarks.procs import Pausable, Proc, python_module, wait_for
 
 __all__ = ["Fleet"]
 
@@ -103,7 +103,7 @@ def drain_rate(
     client: redis.Redis,
     stream: str,
     group: str,
-    workers: Sequence[Proc],
+    workers: Sequence[Pausable],
     fill: Callable[[], int],
 ) -> float:
     """Events per second ``workers`` handle of a backlog that ``fill`` writes.

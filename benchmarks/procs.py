@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import redis
 
@@ -22,6 +23,7 @@ from busignal.embedded import free_port, server_command
 
 __all__ = [
     "MissingTool",
+    "Pausable",
     "Proc",
     "RedisServer",
     "rss_kib",
@@ -53,6 +55,14 @@ def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
         if line.startswith(field_name + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field_name} in /proc/{pid}/status")
+
+
+class Pausable(Protocol):
+    """A process a drain can stop while its backlog is written, then let go."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 @dataclass
