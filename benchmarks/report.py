@@ -184,7 +184,10 @@ def write_plot(figures: Figures, others: Sequence[str] = ()) -> str:
         ax = axes[2]
         ax.bar([x + i * width for x in range(len(drains))], values, width, label=side)
     axes[2].set_xticks([x + 0.4 - width / 2 for x in range(len(drains))], drains)
-    axes[2].set_ylabel("events/s (median of rounds)")
+    # Log scale: the task queues' few thousand a second would not show
+    # beside a few hundred thousand.
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("events/s (median of rounds, log)")
     axes[2].set_title("drain rate")
     axes[2].legend()
     fig.tight_layout()
