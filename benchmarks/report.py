@@ -162,6 +162,7 @@ def write_plot(figures: Figures, others: Sequence[str] = ()) -> str:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install -e .[bench])"
     sides = [BUSIGNAL, BASELINE, *others]
@@ -173,6 +174,7 @@ def write_plot(figures: Figures, others: Sequence[str] = ()) -> str:
                 ys = [(i + 1) / len(ms) for i in range(len(ms))]
                 ax.plot(ms, ys, label=side)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels of minor ticks overlap
         ax.set_xlabel("round trip (ms, log)")
         ax.set_ylabel("fraction of sends")
         ax.set_title(scenario.replace("_", " "))
@@ -189,7 +191,7 @@ def write_plot(figures: Figures, others: Sequence[str] = ()) -> str:
     axes[2].set_yscale("log")
     axes[2].set_ylabel("events/s (median of rounds, log)")
     axes[2].set_title("drain rate")
-    axes[2].legend()
+    axes[2].legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(sides))
     fig.tight_layout()
     path = HERE / "results.png"
     fig.savefig(path, dpi=100)
