@@ -23,6 +23,7 @@ from busignal.tracing import traceparent
 
 if TYPE_CHECKING:
     from busignal.routes import Match
+    from busignal.signal import Registration, Signal
 
 __all__ = ["Delivery", "Job", "Receiving", "current_delivery"]
 
@@ -186,6 +187,18 @@ class Job:
                     Outcome(reg.receiver_id, value, None, clock() - started)
                 )
 
+    async def _await_receivers(
+        self, regs: list[Match]
+    ) -> Sequence[tuple[object, float] | BaseException]:
+        kwargs = self.envelope.kwargs
+        if len(regs) == 1:
+            # One receiver needs no task of its own (a task per job is a
+            # third of an async drain's cost); several run concurrently.
+            signal, reg = regs[0]
+            return [await _timed_call(signal, reg, self.sender, kwargs)]
+        calls = [_timed_call(s, r, self.sender, kwargs) for s, r in regs]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
     async def run_async(self) -> None:
         """Run the async receivers concurrently, after the sync ones."""
         if self.fail_fast and self.failed:
@@ -199,23 +212,7 @@ class Job:
         within = nullcontext() if self.receiving is None else self.receiving(self)
         try:
             with within:
-                kwargs = self.envelope.kwargs
-                calls = [
-                    _timed(
-                        cast(
-                            "Awaitable[object]",
-                            r.receiver(signal=s, sender=self.sender, **kwargs),
-                        )
-                    )
-                    for s, r in regs
-                ]
-                # One receiver needs no task of its own (a task per job is a
-                # third of an async drain's cost); several run concurrently.
-                results = (
-                    [await _settled(calls[0])]
-                    if len(calls) == 1
-                    else await asyncio.gather(*calls, return_exceptions=True)
-                )
+                results = await self._await_receivers(regs)
         finally:
             traceparent.reset(trace)
             current_delivery.reset(token)
@@ -229,19 +226,18 @@ class Job:
                 self.outcomes.append(Outcome(reg.receiver_id, value, None, seconds))
 
 
-async def _settled(
-    call: Awaitable[tuple[object, float]],
+async def _timed_call(
+    signal: Signal, reg: Registration, sender: object, kwargs: dict[str, object]
 ) -> tuple[object, float] | BaseException:
-    """Await ``call`` as ``gather(..., return_exceptions=True)`` would."""
+    """One async receiver's value and seconds, or its exception (as
+    ``gather(..., return_exceptions=True)`` gives it)."""
+    started = time.perf_counter()
     try:
-        return await call
+        value = await cast(
+            "Awaitable[object]", reg.receiver(signal=signal, sender=sender, **kwargs)
+        )
     except Exception as exc:
         return exc
-
-
-async def _timed(awaitable: Awaitable[object]) -> tuple[object, float]:
-    started = time.perf_counter()
-    value = await awaitable
     return value, time.perf_counter() - started
 
 

@@ -539,3 +539,24 @@ def test_trace_context_of_sender_is_visible_in_receiver(bus: Bus, name: str) -> 
         results = sig.send(sender=None)
 
     assert results == [(handler, parent)]
+
+
+def test_async_receiver_whose_call_raises_is_a_receiver_error(
+    bus: Bus, name: str
+) -> None:
+    # Calling it raises TypeError before any coroutine exists; that is the
+    # receiver's failure, reported like any other, and the worker goes on.
+    sig = Signal(name)
+
+    async def strict(sender: object, expected: int, **kwargs: object) -> int:
+        return expected
+
+    sig.connect(strict)
+    with running_worker(bus, "svc", signals=[name]):
+        [(receiver, response)] = sig.send_robust(sender=None, other=1)
+        [(_, later)] = sig.send_robust(sender=None, expected=2)
+
+    assert receiver is strict
+    assert isinstance(response, TypeError)
+    assert "expected" in str(response)
+    assert later == 2
