@@ -349,6 +349,8 @@ class Worker:
         return await self._counted(entries) if backlog else entries
 
     async def _read_group(self, streams: Group, start: str, block: int | None) -> Any:
+        if self.bus.transport.is_cluster:
+            return await self._read_node(streams, start, block)
         return await self._client.xreadgroup(
             self.config.service,
             self.consumer,
@@ -356,6 +358,23 @@ class Worker:
             count=self.config.batch,
             block=block,
         )
+
+    async def _read_node(self, streams: Group, start: str, block: int | None) -> Any:
+        """XREADGROUP sent to the node serving the group's slot.
+
+        redis-py asks the cluster which keys an XREADGROUP names (COMMAND
+        GETKEYS, a round trip per read) unless told the node. A read that
+        meets a moved slot raises; the worker backs off and the next read
+        goes where the refreshed slot map says.
+        """
+        node = self._client.get_node_from_key(streams[0])
+        wait = () if block is None else ("BLOCK", block)
+        return await self._client.execute_command(
+            "XREADGROUP", "GROUP", self.config.service, self.consumer,
+            "COUNT", self.config.batch, *wait,
+            "STREAMS", *streams, *(start,) * len(streams),
+            target_nodes=node,
+        )  # fmt: skip
 
     async def _counted(self, entries: list[Entry]) -> list[Entry]:
         """Give entries re-read from this worker's own pending list their attempt.
