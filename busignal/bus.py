@@ -338,15 +338,7 @@ class Bus:
         partitioned = partitioning is not None and partitioning.count > 1
         if partitioned or self._services.stale(stream):
             return self.publish_many(signal, sender, (kwargs,), partitioning)[0]
-        _, fields = envelope.encode(
-            signal=signal,
-            sender=sender_name(sender),
-            kwargs=kwargs,
-            mode=Mode.PUBLISH,
-            trace=tracing.outgoing(),
-            signer=self.signer,
-            max_size=self.config.max_payload,
-        )
+        fields = self._encode(signal, sender, kwargs, Mode.PUBLISH)[1]
         with self.transport.errors():
             return self._xadd(stream, fields)
 
