@@ -140,14 +140,12 @@ class Liveness:
         pending list, idle as far as Redis knows, until it is done.
         """
         newest = int((time.time() - since) * 1000) + CLOCK_SLACK_MS
+        # What this worker holds: the batch in hand, the one on its way, and
+        # entries waiting for a retry (older, listed first).
+        held = 2 * self.config.batch + len(self.retries)
         for stream in self.worker.routes.streams(self.worker.keys):
             mine = await self.client.xpending_range(
-                stream,
-                self.config.service,
-                "-",
-                "+",
-                2 * self.config.batch,
-                self.worker.consumer,
+                stream, self.config.service, "-", "+", held, self.worker.consumer
             )
             unread = [
                 _text(p["message_id"])
