@@ -249,7 +249,6 @@ class Bus:
             signal, sender, kwargs, mode, timeout, part
         )
         stream = self.keys.events(signal, part)
-        services = self._services.known(stream)
         return Send(
             signal=signal,
             stream=stream,
@@ -259,10 +258,8 @@ class Bus:
             deadline=deadline,
             fail_fast=not robust,
             find_receiver=find_receiver,
-            services=services,
-            maxlen=self._maxlen(stream),
-            wait_now=bool(services)
-            or (services is None and self._services.present(stream)),
+            maxlen=self.config.stream_maxlen,
+            expected=self._services.count(stream),
         )
 
     def send(
@@ -278,11 +275,12 @@ class Bus:
     ) -> list[Response]:
         """Send one event and collect every service's reply (see Signal.send).
 
-        One round trip in the common case: the XADD and a BLPOP for the
-        first reply go in one pipeline, to one node of a cluster (the reply
-        key is in the stream's slot); which services must answer is known
-        from a look (XINFO GROUPS) at most a second old, taken in the same
-        pipeline when it is due.
+        One round trip in the common case: a script that adds the entry and
+        names the services that must answer (the consumer groups that exist
+        at that moment, decided atomically with the add), and a BLPOP for the
+        first reply, go in one pipeline to one node (on a cluster, the reply
+        key is in the stream's slot). With no service, the script makes the
+        BLPOP return at once, and the send returns ``[]``.
         """
         plan = self._start_send(
             signal, sender, kwargs, robust, timeout, find_receiver, partitioning

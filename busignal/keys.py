@@ -13,8 +13,9 @@ and the replies to sends made on it all carry its tag.
 
 Reply keys carry the tag of the partition the send went to
 (``NS:{sig:NAME#k}:reply:ID``) rather than a tag of their own: on a
-Redis Cluster the send's first round trip (XADD, XINFO GROUPS and a
-BLPOP for the first reply, one pipeline) then goes to one node, and the
+Redis Cluster the send's first round trip (the script that adds the
+entry and names its services, and a BLPOP for the first reply, one
+pipeline) then goes to one node, and the
 worker's reply (RPUSH, EXPIRE) and XACK for an entry go to one node too.
 On a single Redis the tag costs nothing.
 """

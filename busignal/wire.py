@@ -72,6 +72,10 @@ class RawPipeline:
         ]
         self._commands.append(("XINFO", "GROUPS", stream))
 
+    def execute_command(self, *args: Any) -> None:
+        """Queue any command; its reply comes back raw."""
+        self._commands.append(args)
+
     def blpop(self, keys: Sequence[str], timeout: float) -> None:
         self._commands.append(("BLPOP", *keys, timeout))
 
