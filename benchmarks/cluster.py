@@ -22,8 +22,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from busignal import Signal, receiver
-from busignal.bus import Bus
-from busignal.worker import Worker, WorkerConfig
+from busignal.bus.bus import Bus
+from busignal.worker.worker import Worker, WorkerConfig
 from tests.integration.cluster_servers import LocalCluster
 
 BATCH = 100

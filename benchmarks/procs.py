@@ -19,7 +19,7 @@ from typing import Protocol
 
 import redis
 
-from busignal.embedded import free_port, server_command
+from busignal.cli.embedded import free_port, server_command
 
 __all__ = [
     "MissingTool",

@@ -8,9 +8,9 @@ processes, and their receivers' results come back.
 
 from __future__ import annotations
 
-from busignal.bus import Bus, configure, get_bus
-from busignal.codec import register as register_codec
-from busignal.delivery import Delivery, current_delivery
+from busignal.bus.bus import Bus, configure, get_bus
+from busignal.dispatch.signal import Signal, receiver
+from busignal.dispatch.view import SignalView
 from busignal.errors import (
     BusignalError,
     BusUnavailable,
@@ -19,9 +19,9 @@ from busignal.errors import (
     SerializationError,
     SignalTimeout,
 )
-from busignal.remote import RemoteReceiver, register_exception
-from busignal.signal import Signal, receiver
-from busignal.view import SignalView
+from busignal.wire.codec import register as register_codec
+from busignal.wire.remote import RemoteReceiver, register_exception
+from busignal.worker.delivery import Delivery, current_delivery
 
 __all__ = [
     "Bus",

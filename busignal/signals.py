@@ -1,13 +1,13 @@
 """Built-in signals with Django's names and arguments.
 
-Each is a named :class:`~busignal.signal.Signal`, so it can be distributed;
+Each is a named :class:`~busignal.dispatch.signal.Signal`, so it can be distributed;
 ``providing_args`` lists the kwargs Django sends with it (documentation
 only). The model signals cache receivers per sender, as Django's do.
 """
 
 from __future__ import annotations
 
-from busignal.signal import Signal
+from busignal.dispatch.signal import Signal
 
 __all__ = [
     "m2m_changed",

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from busignal.bus import Bus, get_bus
+from busignal.bus.bus import Bus, get_bus
 from busignal.errors import ConfigurationError
-from busignal.worker import Worker, WorkerConfig
+from busignal.worker.worker import Worker, WorkerConfig
 
 __all__ = ["drain", "running_worker"]
 

@@ -41,8 +41,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 if TYPE_CHECKING:
-    from busignal.delivery import Job
-    from busignal.worker import Worker
+    from busignal.worker.delivery import Job
+    from busignal.worker.worker import Worker
 
 __all__ = ["SpanObserver", "current_traceparent", "instrument", "uninstrument"]
 

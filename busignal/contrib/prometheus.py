@@ -45,9 +45,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 if TYPE_CHECKING:
-    from busignal.bus import Bus
-    from busignal.delivery import Job
-    from busignal.worker import Worker
+    from busignal.bus.bus import Bus
+    from busignal.worker.delivery import Job
+    from busignal.worker.worker import Worker
 
 __all__ = ["PrometheusObserver", "StreamCollector", "serve_metrics"]
 

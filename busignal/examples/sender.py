@@ -19,9 +19,9 @@ from typing import Any
 import msgpack
 
 from busignal import BusUnavailable, Signal
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 from busignal.examples.signals import cache_invalidated, order_paid, user_signed_up
-from busignal.transport import redact
+from busignal.transport.clients import redact
 
 #: The sender's name: what it sends as, and how its messages start.
 SENDER = "busignal.examples.sender"

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 import busignal
-from busignal.bus import Bus, reset_default
+from busignal.bus.bus import Bus, reset_default
 
 from .cluster_servers import LocalCluster
 from .servers import RedisServer, WorkerProcess, free_port, wait_for

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from busignal.embedded import free_port, server_command
+from busignal.cli.embedded import free_port, server_command
 
 __all__ = ["APPS", "RedisServer", "WorkerProcess", "free_port", "wait_for"]
 

@@ -19,7 +19,7 @@ import msgpack
 import pytest
 import yaml
 
-from busignal import cli
+from busignal.cli import app as cli
 
 from .servers import RedisServer, wait_for
 

@@ -14,7 +14,7 @@ import redis
 
 import busignal
 from busignal import BusUnavailable, RemoteReceiver, SignalTimeout
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 
 from .servers import APPS, RedisServer, WorkerProcess, free_port, wait_for
 

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 
 from .faults_support import (
     SERVICE,

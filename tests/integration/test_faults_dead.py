@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 import pytest
 
-from busignal import SerializationError, envelope
-from busignal.bus import Bus
-from busignal.dead import list_dead
-from busignal.envelope import Mode
-from busignal.signing import Signer
+from busignal import SerializationError
+from busignal.admin.dead import list_dead
+from busignal.bus.bus import Bus
+from busignal.wire import envelope
+from busignal.wire.envelope import Mode
+from busignal.wire.signing import Signer
 
 from .faults_support import (
     SERVICE,

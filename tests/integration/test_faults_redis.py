@@ -16,7 +16,7 @@ import pytest
 
 import busignal
 from busignal import BusUnavailable, Signal
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 
 from .faults_support import (
     SERVICE,

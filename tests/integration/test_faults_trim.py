@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from busignal.bus import Bus, BusConfig
+from busignal.bus.bus import Bus, BusConfig
 
 from .faults_support import (
     SERVICE,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 
 from .servers import APPS, RedisServer, WorkerProcess, free_port, wait_for
 

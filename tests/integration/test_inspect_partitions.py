@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from busignal import dead
-from busignal.bus import Bus
-from busignal.inspection import inspect_bus
-from busignal.partitions import stable_hash
+from busignal.admin import dead
+from busignal.admin.inspection import inspect_bus
+from busignal.bus.bus import Bus
+from busignal.bus.partitions import stable_hash
 
 from .cluster_servers import LocalCluster
 from .servers import APPS, RedisServer, WorkerProcess, wait_for

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable
 
 from busignal import Signal
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 
 from .servers import APPS, RedisServer, WorkerProcess, free_port, wait_for
 
@@ -90,7 +90,7 @@ def test_metrics_count_handled_failed_and_dead_events(
 
 def test_metrics_without_prometheus_client_exit_2_naming_the_extra() -> None:
     hide = "import sys; sys.modules['prometheus_client'] = None; "
-    run = "from busignal.cli import main; sys.exit(main(sys.argv[1:]))"
+    run = "from busignal.cli.app import main; sys.exit(main(sys.argv[1:]))"
     command = [
         sys.executable, "-c", hide + run, "worker", "billing",
         "--service", "billing", "--url", "memory://metrics", "--metrics-port", "1",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from busignal import RemoteReceiver
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 
 from .servers import APPS, RedisServer, WorkerProcess
 

@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from busignal.delivery import Delivery, current_delivery
-from busignal.signal import Signal
+from busignal.dispatch.signal import Signal
+from busignal.worker.delivery import Delivery, current_delivery
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from busignal import signals
-from busignal.signal import Signal, named_signals
+from busignal.dispatch.signal import Signal, named_signals
 
 EXPECTED_ARGS = {
     "pre_save": {"instance", "raw", "using", "update_fields"},

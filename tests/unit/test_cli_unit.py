@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from busignal import tracing
-from busignal.bus import Bus
-from busignal.cli import main
-from busignal.signal import Signal
+from busignal.bus.bus import Bus
+from busignal.cli.app import main
+from busignal.dispatch.signal import Signal
 from busignal.testing import drain
-from busignal.worker import Worker, WorkerConfig
+from busignal.worker.worker import Worker, WorkerConfig
 
 from .bus_helpers import unique
 

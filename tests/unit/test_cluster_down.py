@@ -17,12 +17,12 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from busignal import wire
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.errors import BusUnavailable
-from busignal.signal import Signal
 from busignal.testing import drain
-from busignal.worker import Worker
+from busignal.transport import raw as wire
+from busignal.worker.worker import Worker
 
 from .bus_helpers import Recorder
 

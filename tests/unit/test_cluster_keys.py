@@ -6,11 +6,11 @@ import pytest
 from redis.crc import key_slot
 
 from busignal import Signal
+from busignal.bus.partitions import Partitioning, stable_hash
 from busignal.errors import ConfigurationError
-from busignal.keys import Keys
-from busignal.partitions import Partitioning, stable_hash
-from busignal.reading import slot_groups
-from busignal.transport import Transport, cluster_nodes, redact
+from busignal.transport.clients import Transport, cluster_nodes, redact
+from busignal.wire.keys import Keys
+from busignal.worker.reading import slot_groups
 
 
 def _slot(key: str) -> int:

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from busignal import codec
-from busignal.codec import (
+from busignal.errors import SerializationError
+from busignal.wire import codec
+from busignal.wire.codec import (
     MAX_DEPTH,
     DecodeError,
     dumps,
@@ -29,12 +30,11 @@ from busignal.codec import (
     register,
     unregister,
 )
-from busignal.errors import SerializationError
 
 ORDER = f"{__name__}.Order"
 HINT = (
     "pass a plain value (such as its primary key) or register a codec with "
-    "busignal.codec.register()"
+    "busignal.wire.codec.register()"
 )
 
 

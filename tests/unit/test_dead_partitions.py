@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from busignal import Signal, dead
-from busignal.bus import Bus
-from busignal.cli import main
-from busignal.inspection import inspect_bus
+from busignal import Signal
+from busignal.admin import dead
+from busignal.admin.inspection import inspect_bus
+from busignal.bus.bus import Bus
+from busignal.cli.app import main
 from busignal.testing import drain
 
 from .bus_helpers import Recorder, Served, delivery

@@ -11,13 +11,13 @@ from collections.abc import Callable
 import pytest
 
 from busignal import tracing
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.errors import SerializationError
 from busignal.names import receiver_id
-from busignal.remote import RemoteReceiver
-from busignal.signal import Signal
 from busignal.testing import running_worker
-from busignal.worker import Worker, WorkerConfig
+from busignal.wire.remote import RemoteReceiver
+from busignal.worker.worker import Worker, WorkerConfig
 
 from .bus_helpers import WAIT_SECONDS, Recorder, delivery
 

@@ -17,13 +17,13 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 import busignal
-from busignal import envelope
 from busignal import signals as bus_signals
-from busignal.bus import Bus, reset_default
+from busignal.bus.bus import Bus, reset_default
 from busignal.contrib.django import conf
 from busignal.contrib.django.conf import ForwardSpec
 from busignal.contrib.django.forward import Forwarder
 from busignal.errors import BusUnavailable
+from busignal.wire import envelope
 
 if not settings.configured:
     settings.configure(

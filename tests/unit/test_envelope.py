@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from busignal.bus import Bus
-from busignal.envelope import WIRE_VERSION, BadEntry, Mode, decode, encode
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.errors import ConfigurationError, SerializationError
-from busignal.signal import Signal
-from busignal.signing import Signer
+from busignal.wire.envelope import WIRE_VERSION, BadEntry, Mode, decode, encode
+from busignal.wire.signing import Signer
 
 LIMIT = 1_000_000
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import redis
 
-from busignal.bus import Bus
-from busignal.signal import Signal
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
-from busignal.wire import Wire
-from busignal.worker import Worker
+from busignal.transport.raw import Wire
+from busignal.worker.worker import Worker
 
 from .bus_helpers import Recorder
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from busignal import liveness
-from busignal.bus import Bus
-from busignal.signal import Signal
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
+from busignal.worker import liveness
 
 
 def test_worker_stops_when_trim_swallows_its_cancellation(

@@ -14,9 +14,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from opentelemetry.trace import SpanKind, StatusCode
 
 from busignal import tracing
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
 from busignal.contrib import otel
-from busignal.signal import Signal
+from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from busignal import Signal, receiver
-from busignal.bus import Bus
-from busignal.worker import Worker, WorkerConfig
+from busignal.bus.bus import Bus
+from busignal.worker.worker import Worker, WorkerConfig
 
 
 @pytest.fixture

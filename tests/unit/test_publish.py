@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from busignal import tracing
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.errors import SignalTimeout
-from busignal.remote import RemoteReceiver
-from busignal.signal import Signal
 from busignal.testing import drain, running_worker
+from busignal.wire.remote import RemoteReceiver
 
 from .bus_helpers import Recorder, delivery
 

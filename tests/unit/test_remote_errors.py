@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from busignal import register_exception
-from busignal.bus import Bus
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.errors import RemoteError, SignalTimeout
-from busignal.remote import RemoteReceiver, decode_error, encode_error
-from busignal.signal import Signal
 from busignal.testing import running_worker
+from busignal.wire.remote import RemoteReceiver, decode_error, encode_error
 
 
 class PaymentDeclined(Exception):

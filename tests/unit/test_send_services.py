@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from busignal.bus import Bus
-from busignal.signal import Signal
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
 
 from .bus_helpers import delivery

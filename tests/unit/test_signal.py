@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from busignal import signal as signal_module
+from busignal.dispatch import signal as signal_module
+from busignal.dispatch.signal import Registration, Signal, named_signals, receiver
 from busignal.errors import ConfigurationError
-from busignal.signal import Registration, Signal, named_signals, receiver
 
 
 def receiver_1_arg(val: object, **kwargs: object) -> object:

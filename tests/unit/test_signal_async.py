@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from busignal.signal import Signal
+from busignal.dispatch.signal import Signal
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 

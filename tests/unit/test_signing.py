@@ -4,7 +4,7 @@ import hmac
 
 import pytest
 
-from busignal.signing import DIGEST_SIZE, Signer, parse_secrets
+from busignal.wire.signing import DIGEST_SIZE, Signer, parse_secrets
 
 
 def test_signer_sign_returns_raw_sha256_digest() -> None:

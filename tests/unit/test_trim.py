@@ -5,7 +5,7 @@ from typing import Any
 
 import fakeredis
 
-from busignal.trim import GroupState, next_id, safe_floor, trim_stream
+from busignal.worker.trim import GroupState, next_id, safe_floor, trim_stream
 
 STREAM = "t:{sig:s}:events"
 

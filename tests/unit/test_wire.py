@@ -1,4 +1,4 @@
-"""busignal.wire: commands sent now and answered later, and raw stream reads."""
+"""Raw commands sent now and answered later, and raw stream reads."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import fakeredis
 import pytest
 import redis
 
-from busignal.reading import text
-from busignal.settle import Batch
-from busignal.wire import Wire, raw_entries
+from busignal.transport.raw import Wire
+from busignal.worker.reading import raw_entries, text
+from busignal.worker.settle import Batch
 
 
 def test_raw_entries_reads_every_shape_of_entry_and_counts_trimmed_ids() -> None:

@@ -8,12 +8,13 @@ from typing import Any
 import msgpack
 import pytest
 
-from busignal import ConfigurationError, dead
-from busignal.bus import Bus
-from busignal.envelope import Mode, encode
-from busignal.signal import Signal
-from busignal.signing import Signer
+from busignal import ConfigurationError
+from busignal.admin import dead
+from busignal.bus.bus import Bus
+from busignal.dispatch.signal import Signal
 from busignal.testing import drain
+from busignal.wire.envelope import Mode, encode
+from busignal.wire.signing import Signer
 
 from .bus_helpers import Recorder, Served, delivery
 

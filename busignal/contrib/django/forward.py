@@ -29,8 +29,8 @@ from django.db.models import signals as model_signals
 
 from busignal import signals as bus_signals
 from busignal.contrib.django.conf import ForwardSpec
+from busignal.dispatch.signal import Signal
 from busignal.errors import BusignalError
-from busignal.signal import Signal
 
 __all__ = ["Forwarder", "ModelForward", "RequestForward", "instance_payload"]
 

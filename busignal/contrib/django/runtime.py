@@ -6,7 +6,7 @@ import os
 import sys
 import traceback
 
-from busignal.bus import Bus, get_bus
+from busignal.bus.bus import Bus, get_bus
 from busignal.errors import ConfigurationError
 
 __all__ = ["setup"]

@@ -10,7 +10,7 @@ import os
 import redis
 
 from busignal import Signal
-from busignal.delivery import current_delivery
+from busignal.worker.delivery import current_delivery
 
 tick = Signal("faults_tick")
 gated = Signal("faults_gated")

@@ -13,7 +13,7 @@ from typing import Any
 from faults_common import client, entry_id, gated, poison, slow, tick
 
 from busignal import receiver
-from busignal.delivery import current_delivery
+from busignal.worker.delivery import current_delivery
 
 __all__ = ["gated", "poison", "slow", "tick"]
 

@@ -7,7 +7,7 @@ import os
 import redis
 
 from busignal import Signal
-from busignal.delivery import current_delivery
+from busignal.worker.delivery import current_delivery
 
 order_paid = Signal("order_paid")
 event = Signal("event")

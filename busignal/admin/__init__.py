@@ -1,0 +1,1 @@
+"""Operator data APIs: dead letters and inspection, no printing, no argparse."""

@@ -1,0 +1,256 @@
+"""Dead letters: list, replay and purge the entries that failed past the limit.
+
+A dead-letter entry keeps the original envelope fields (so a signature
+stays valid) plus why it died, the stream entry id, the service and the
+number of attempts. Replaying appends the envelope to the events stream
+again, addressed to the service that failed it, so the services that
+handled it the first time do not run it twice.
+
+Dead letters are per partition (``keys.dead(name, k)``, in the slot of
+partition k's events stream). Every function here covers every partition
+of the signal: those its ``partitions`` set records (the largest count)
+and, in case that set was lost, any ``{sig:NAME#k}`` dead stream a SCAN
+finds. A replayed letter goes back to its own partition's events stream,
+so the XADD and the XDEL share a slot and one MULTI works on a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from busignal.bus.bus import Bus
+from busignal.bus.partitions import partition_counts
+
+__all__ = [
+    "AmbiguousId",
+    "DeadLetter",
+    "add_commands",
+    "dead_partitions",
+    "list_dead",
+    "purge",
+    "replay",
+]
+
+_ORIGINAL = (b"v", b"b", b"h")
+_DEAD_SUFFIX = ":dead"
+
+
+class AmbiguousId(ValueError):
+    """A plain dead-letter id found in more than one partition."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-letter entry of one partition of a signal."""
+
+    id: str
+    entry: str
+    service: str
+    attempts: int
+    reason: str
+    fields: dict[bytes, bytes]
+    partition: int = 0
+
+    @property
+    def ref(self) -> str:
+        """``PARTITION:ID``: names this letter across every partition."""
+        return f"{self.partition}:{self.id}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "partition": self.partition,
+            "entry": self.entry,
+            "service": self.service,
+            "attempts": self.attempts,
+            "reason": self.reason,
+        }
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _dead_letter(
+    entry_id: bytes, fields: dict[bytes, bytes], partition: int = 0
+) -> DeadLetter:
+    attempts = _text(fields.get(b"attempts"))
+    return DeadLetter(
+        id=_text(entry_id),
+        entry=_text(fields.get(b"entry")),
+        service=_text(fields.get(b"service")),
+        attempts=int(attempts) if attempts.isdigit() else 0,
+        reason=_text(fields.get(b"reason")),
+        fields=fields,
+        partition=partition,
+    )
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+def dead_partitions(bus: Bus, signal: str) -> list[int]:
+    """Every partition of ``signal`` that may hold dead letters, ascending.
+
+    0..N-1 for the largest count its ``partitions`` set records, plus any
+    partition whose dead stream a SCAN finds (the set may have been lost).
+    """
+    client: Any = bus.client
+    keys = bus.keys
+    with bus.transport.errors():
+        found = set(range(partition_counts(client.smembers(keys.partitions(signal)))))
+        prefix = f"{keys.namespace}:{keys.tag(signal)[:-1]}"  # "NS:{sig:NAME"
+        pattern = _glob_escape(prefix) + "#*}" + _DEAD_SUFFIX
+        for raw in client.scan_iter(match=pattern, count=500):
+            key = _text(raw)
+            events = key[: -len(_DEAD_SUFFIX)] + ":events"
+            try:
+                name, partition = keys.partition_of(events)
+            except ValueError:
+                continue
+            if name == signal:
+                found.add(partition)
+    return sorted(found)
+
+
+def list_dead(bus: Bus, signal: str, *, count: int | None = None) -> list[DeadLetter]:
+    """The dead letters of every partition of ``signal``.
+
+    Partition by partition (0 first), oldest first in each; ``count``
+    caps the total.
+    """
+    partitions = dead_partitions(bus, signal)
+    with bus.transport.errors():
+        pipe: Any = bus.client.pipeline(transaction=False)
+        for partition in partitions:
+            pipe.xrange(bus.keys.dead(signal, partition), count=count)
+        answers: list[Any] = pipe.execute()
+    letters = [
+        _dead_letter(entry_id, fields, partition)
+        for partition, entries in zip(partitions, answers, strict=True)
+        for entry_id, fields in entries
+    ]
+    return letters if count is None else letters[:count]
+
+
+def _select(letters: list[DeadLetter], ids: Iterable[str]) -> list[DeadLetter]:
+    """The letters ``ids`` name: ``PARTITION:ID`` or a plain ID of any partition.
+
+    A plain ID found in several partitions raises :class:`AmbiguousId`
+    (nothing is replayed); ids that match no letter are ignored.
+    """
+    by_ref = {d.ref: d for d in letters}
+    by_id: dict[str, list[DeadLetter]] = {}
+    for letter in letters:
+        by_id.setdefault(letter.id, []).append(letter)
+    chosen: dict[str, DeadLetter] = {}
+    for wanted in ids:
+        wanted = wanted.strip()
+        if ":" in wanted:
+            partition, _, entry_id = wanted.partition(":")
+            ref = f"{int(partition)}:{entry_id}" if partition.isdigit() else wanted
+            matches = [by_ref[ref]] if ref in by_ref else []
+        else:
+            matches = by_id.get(wanted, [])
+        if len(matches) > 1:
+            refs = ", ".join(d.ref for d in matches)
+            raise AmbiguousId(
+                f"dead letter {wanted!r} is in {len(matches)} partitions ({refs}): "
+                "name it as PARTITION:ID"
+            )
+        for letter in matches:
+            chosen[letter.ref] = letter
+    return [d for d in letters if d.ref in chosen]
+
+
+def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
+    """Send dead letters (all, or those ids) to their service again; remove them.
+
+    Each goes back to its own partition's events stream. ``ids`` are
+    ``PARTITION:ID`` or plain IDs (searched in every partition; one found
+    in several raises :class:`AmbiguousId` before anything is replayed).
+    Returns the new events-stream entry ids. The entry and its removal
+    happen in one MULTI (one slot), so a crash cannot both keep and replay it.
+    """
+    letters = list_dead(bus, signal)
+    if ids is not None:
+        letters = _select(letters, ids)
+    new_ids: list[str] = []
+    with bus.transport.errors():
+        for letter in letters:
+            fields = {k: v for k, v in letter.fields.items() if k in _ORIGINAL}
+            if letter.service:
+                fields[b"s"] = letter.service.encode()
+            pipe = bus.client.pipeline(transaction=True)
+            pipe.xadd(bus.keys.events(signal, letter.partition), fields)  # type: ignore[arg-type]  # bytes fields are fine
+            pipe.xdel(bus.keys.dead(signal, letter.partition), letter.id)
+            new_id, _ = pipe.execute()
+            new_ids.append(_text(new_id))
+    return new_ids
+
+
+def purge(bus: Bus, signal: str) -> int:
+    """Delete the dead letters of every partition; returns how many there were."""
+    total = 0
+    with bus.transport.errors():
+        for partition in dead_partitions(bus, signal):
+            key = bus.keys.dead(signal, partition)
+            pipe = bus.client.pipeline(transaction=True)  # one key: one slot
+            pipe.xlen(key)
+            pipe.delete(key)
+            count, _ = pipe.execute()
+            total += int(count)
+    return total
+
+
+def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
+    bus = make_bus(args.url, args.namespace)
+    if args.action == "list":
+        letters = list_dead(bus, args.signal)
+        if args.json:
+            print(json.dumps([d.as_dict() for d in letters], indent=2))
+        for d in [] if args.json else letters:
+            where = f"{d.partition}:{d.id}" if d.partition else d.id
+            print(f"{where}  service={d.service}  attempts={d.attempts}  {d.reason}")
+        return 0
+    if args.action == "replay":
+        if not args.all and not args.id:
+            print("busignal: dead replay needs --id ID (repeatable) or --all")
+            return 2
+        try:
+            new = replay(bus, args.signal, None if args.all else args.id)
+        except AmbiguousId as exc:
+            print(f"busignal: {exc}", file=sys.stderr)
+            return 2
+        print(f"replayed {len(new)} dead letter(s) of {args.signal!r}")
+        return 0
+    print(f"purged {purge(bus, args.signal)} dead letter(s) of {args.signal!r}")
+    return 0
+
+
+def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
+    """Add ``busignal dead list|replay|purge SIGNAL`` to the CLI."""
+    dead = commands.add_parser("dead", help="list, replay or purge dead letters")
+    dead.add_argument("action", choices=("list", "replay", "purge"))
+    dead.add_argument("signal", help="signal name")
+    dead.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
+    dead.add_argument("--namespace", help="key namespace (default: busignal)")
+    dead.add_argument(
+        "--id",
+        action="append",
+        metavar="[PARTITION:]ID",
+        help="replay this entry (repeatable); a plain ID is looked up in "
+        "every partition",
+    )
+    dead.add_argument("--all", action="store_true", help="replay every dead letter")
+    dead.add_argument("--json", action="store_true", help="list as JSON")
+    dead.set_defaults(run=lambda args: _run(args, make_bus))

@@ -1,0 +1,504 @@
+"""The bus: where distributed signals are sent and how replies come back.
+
+``Bus`` owns the Redis clients for one URL and namespace. ``configure()``
+sets the process's default bus; ``BUSIGNAL_URL`` (read once, by
+``Bus.from_env``) gives one when ``configure`` was not called. The plan of
+one send and the memory of each stream's services are in
+``busignal.bus.send_plan``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from busignal import tracing
+from busignal.bus.partitions import Partitioning, announce, announce_async
+from busignal.bus.send_plan import Send, Services, text
+from busignal.errors import ConfigurationError, SerializationError
+from busignal.names import sender_name
+from busignal.transport.clients import Transport
+from busignal.transport.raw import RawPipeline, round_trip, xadd
+from busignal.wire import envelope
+from busignal.wire.envelope import Mode
+from busignal.wire.keys import Keys
+from busignal.wire.signing import Signer, parse_secrets
+
+__all__ = ["Bus", "BusConfig", "configure", "get_bus"]
+
+MiB = 1024 * 1024
+Response = tuple[object, object]
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    """Everything that configures a bus; see the README's configuration table."""
+
+    url: str
+    namespace: str = "busignal"
+    timeout: float = 10.0
+    secrets: tuple[str, ...] = ()
+    max_payload: int = MiB
+    connect_timeout: float = 2.0
+    socket_timeout: float = 5.0
+    reply_ttl: int = 60
+    stream_maxlen: int = 10_000
+    cluster: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {self.timeout!r}")
+        if self.max_payload <= 0:
+            raise ConfigurationError(
+                f"max_payload must be positive, got {self.max_payload!r}"
+            )
+        if not self.namespace or any(c in self.namespace for c in "{} "):
+            raise ConfigurationError(
+                f"namespace must be non-empty, without braces or spaces: "
+                f"{self.namespace!r}"
+            )
+
+
+class Bus:
+    """A connection to one Redis (URL) and namespace, shared by signals.
+
+    Creating a bus does no I/O; clients connect on first use. A bus may be
+    used from many threads and event loops at once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "busignal",
+        secret: str | Sequence[str] | None = None,
+        **options: Any,
+    ) -> None:
+        secrets = (secret,) if isinstance(secret, str) else tuple(secret or ())
+        self.config = BusConfig(
+            url=url, namespace=namespace, secrets=secrets, **options
+        )
+        self.keys = Keys(self.config.namespace)
+        self.transport = Transport(
+            url,
+            connect_timeout=self.config.connect_timeout,
+            socket_timeout=self.config.socket_timeout,
+            cluster=self.config.cluster,
+        )
+        self.signer = Signer(self.config.secrets) if self.config.secrets else None
+        self._lock = threading.Lock()
+        self._client: redis.Redis | None = None
+        self._blocking: dict[float, redis.Redis] = {}
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop,
+            tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
+        ] = weakref.WeakKeyDictionary()
+        self._services = Services()
+        # (signal, partition count) this process has recorded (partitions.py).
+        self._announced: set[tuple[str, int]] = set()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
+        """The bus ``BUSIGNAL_URL`` (and ``BUSIGNAL_SECRET``) describe, if any."""
+        env = os.environ if environ is None else environ
+        url = env.get("BUSIGNAL_URL", "").strip()
+        if not url:
+            return None
+        secrets = parse_secrets(env.get("BUSIGNAL_SECRET", ""))
+        namespace = env.get("BUSIGNAL_NAMESPACE", "").strip() or "busignal"
+        return cls(url, namespace=namespace, secret=secrets or None)
+
+    def __repr__(self) -> str:
+        from busignal.transport.clients import redact
+
+        return f"<Bus {redact(self.config.url)} namespace={self.config.namespace!r}>"
+
+    # -- clients ---------------------------------------------------------
+
+    @property
+    def client(self) -> redis.Redis:
+        """The sync client for plain (non-blocking) commands."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self.transport.sync_client()
+        return self._client
+
+    def blocking_client(self, timeout: float) -> redis.Redis:
+        """A sync client for reads that block up to ``timeout`` seconds (BLPOP).
+
+        Its socket timeout is ``timeout`` plus the bus's socket timeout, so a
+        stalled Redis cannot hold a send much past its own deadline. One
+        client (pool) per distinct timeout; programs use few.
+        """
+        client = self._blocking.get(timeout)
+        if client is None:
+            with self._lock:
+                client = self._blocking.get(timeout)
+                if client is None:
+                    client = self.transport.sync_client(
+                        socket_timeout=timeout + self.config.socket_timeout
+                    )
+                    self._blocking[timeout] = client
+        return client
+
+    async def async_client(self) -> redis.asyncio.Redis:
+        """The asyncio client of the running event loop (one per loop).
+
+        It is closed when the loop shuts down (``asyncio.run`` does that on
+        exit), through an async generator the loop finalizes, so a program
+        never leaks its connections.
+        """
+        loop = asyncio.get_running_loop()
+        kept = self._async.get(loop)
+        if kept is None:
+            keeper = _keep_open(self.transport.async_client(socket_timeout=None))
+            kept = (await anext(keeper), keeper)
+            self._async[loop] = kept
+        return kept[0]
+
+    def close(self) -> None:
+        """Close the sync clients' connections (async ones close with their loop)."""
+        for client in (self._client, *self._blocking.values()):
+            if client is not None:
+                client.close()
+        self._client = None
+        self._blocking = {}
+
+    # -- encoding ----------------------------------------------------------
+
+    def _encode(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        mode: Mode,
+        timeout: float = 0.0,
+        partition: int = 0,
+    ) -> tuple[str, dict[bytes, bytes], float]:
+        deadline = time.time() + timeout if timeout else 0.0
+        mid = envelope.new_message_id()
+        reply_to = (
+            "" if mode is Mode.PUBLISH else self.keys.reply(mid, signal, partition)
+        )
+        _, fields = envelope.encode(
+            signal=signal,
+            sender=sender_name(sender),
+            kwargs=kwargs,
+            mode=mode,
+            reply_to=reply_to,
+            deadline=deadline,
+            trace=tracing.outgoing(),
+            message_id=mid,
+            signer=self.signer,
+            max_size=self.config.max_payload,
+        )
+        return mid, fields, deadline
+
+    # -- partitions ----------------------------------------------------------
+
+    def _unannounced(self, signal: str, partitioning: Partitioning | None) -> int:
+        """The partition count to record before sending, or 0 when done already."""
+        if partitioning is None or partitioning.count == 1:
+            return 0
+        return (
+            0
+            if (signal, partitioning.count) in self._announced
+            else (partitioning.count)
+        )
+
+    def _announce(self, signal: str, partitioning: Partitioning | None) -> None:
+        if count := self._unannounced(signal, partitioning):
+            with self.transport.errors():
+                announce(self.client, self.keys, signal, count)
+            self._announced.add((signal, count))
+
+    async def _announce_async(
+        self, client: Any, signal: str, partitioning: Partitioning | None
+    ) -> None:
+        if count := self._unannounced(signal, partitioning):
+            with self.transport.errors():
+                await announce_async(client, self.keys, signal, count)
+            self._announced.add((signal, count))
+
+    # -- sync ---------------------------------------------------------------
+
+    def _start_send(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        robust: bool,
+        timeout: float | None,
+        find_receiver: Callable[[str], Callable[..., object] | None],
+        partitioning: Partitioning | None,
+    ) -> Send:
+        timeout = timeout or self.config.timeout
+        mode = Mode.SEND_ROBUST if robust else Mode.SEND
+        part = partitioning.choose(kwargs) if partitioning is not None else 0
+        mid, fields, deadline = self._encode(
+            signal, sender, kwargs, mode, timeout, part
+        )
+        stream = self.keys.events(signal, part)
+        return Send(
+            signal=signal,
+            stream=stream,
+            reply_key=self.keys.reply(mid, signal, part),
+            fields=fields,
+            timeout=timeout,
+            deadline=deadline,
+            fail_fast=not robust,
+            find_receiver=find_receiver,
+            maxlen=self.config.stream_maxlen,
+            expected=self._services.count(stream),
+        )
+
+    def send(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        *,
+        robust: bool,
+        timeout: float | None,
+        find_receiver: Callable[[str], Callable[..., object] | None],
+        partitioning: Partitioning | None = None,
+    ) -> list[Response]:
+        """Send one event and collect every service's reply (see Signal.send).
+
+        One round trip in the common case: a script that adds the entry and
+        names the services that must answer (the consumer groups that exist
+        at that moment, decided atomically with the add), and a BLPOP for the
+        first reply, go in one pipeline to one node (on a cluster, the reply
+        key is in the stream's slot). With no service, the script makes the
+        BLPOP return at once, and the send returns ``[]``.
+        """
+        plan = self._start_send(
+            signal, sender, kwargs, robust, timeout, find_receiver, partitioning
+        )
+        self._announce(signal, partitioning)
+        client = self.blocking_client(plan.timeout)
+        with self.transport.errors():
+            pipe = self._pipeline(client)
+            plan.queue(pipe)
+            collector = plan.collect_first(pipe.execute(), self._services)
+            while (remaining := plan.remaining(collector)) > 0:
+                pipe = self._pipeline(client)
+                plan.queue_more(pipe, collector, remaining)
+                if not plan.collect_more(collector, pipe.execute()):
+                    break
+        return collector.results()
+
+    def _pipeline(self, client: redis.Redis) -> Any:
+        """A pipeline for one round trip: redis-py's on a cluster (it routes
+        the commands to their nodes), else the leaner ``RawPipeline``."""
+        if self.transport.is_cluster:
+            return client.pipeline(transaction=False)
+        return RawPipeline(client)
+
+    def _xadd(self, stream: str, fields: dict[bytes, bytes]) -> str:
+        """One XADD on its own; returns the entry id."""
+        maxlen = self._maxlen(stream)
+        if self.transport.is_cluster:
+            return text(self.client.xadd(stream, fields, maxlen=maxlen))  # type: ignore[arg-type]  # bytes fields are fine
+        return text(round_trip(self.client, [xadd(stream, fields, maxlen)])[0])
+
+    def _maxlen(self, stream: str) -> int | None:
+        """Bound a stream no service reads (known from a recent look); else none.
+
+        Trimming a stream that has consumer groups is the workers' job, and
+        only below what every group has acknowledged.
+        """
+        return self.config.stream_maxlen if self._services.absent(stream) else None
+
+    def publish(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        partitioning: Partitioning | None = None,
+    ) -> str:
+        """Append one event to the signal's stream; return its entry id.
+
+        The common case is one XADD and nothing else: the batch path's
+        bookkeeping is a third of a publish's own cost.
+        """
+        stream = self.keys.events(signal)
+        partitioned = partitioning is not None and partitioning.count > 1
+        if partitioned or self._services.stale(stream):
+            return self.publish_many(signal, sender, (kwargs,), partitioning)[0]
+        fields = self._encode(signal, sender, kwargs, Mode.PUBLISH)[1]
+        with self.transport.errors():
+            return self._xadd(stream, fields)
+
+    def _encode_many(
+        self,
+        signal: str,
+        sender: object,
+        batch: Iterable[Mapping[str, object]],
+        partitioning: Partitioning | None,
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """(stream, fields) of each event; SerializationError names a bad one."""
+        encoded = []
+        name, trace = sender_name(sender), tracing.outgoing()  # once per batch
+        streams = [self.keys.events(signal)]
+        for index, kwargs in enumerate(batch):
+            try:
+                part = partitioning.choose(kwargs) if partitioning is not None else 0
+                _, fields = envelope.encode(
+                    signal=signal,
+                    sender=name,
+                    kwargs=kwargs,
+                    mode=Mode.PUBLISH,
+                    trace=trace,
+                    signer=self.signer,
+                    max_size=self.config.max_payload,
+                )
+            except SerializationError as exc:
+                raise SerializationError(f"batch item {index}: {exc}") from exc
+            while len(streams) <= part:
+                streams.append(self.keys.events(signal, len(streams)))
+            encoded.append((streams[part], fields))
+        return encoded
+
+    def publish_many(
+        self,
+        signal: str,
+        sender: object,
+        batch: Iterable[Mapping[str, object]],
+        partitioning: Partitioning | None = None,
+    ) -> list[str]:
+        """Append many events in one round trip; nothing is written if one is bad.
+
+        On a cluster the round trip goes to each node holding a partition used.
+        """
+        encoded = self._encode_many(signal, sender, batch, partitioning)
+        if not encoded:
+            return []
+        self._announce(signal, partitioning)
+        streams = list(dict.fromkeys(stream for stream, _ in encoded))
+        looks = [s for s in streams if self._services.stale(s)]
+        with self.transport.errors():
+            if len(encoded) == 1 and not looks:  # the common case: no pipeline
+                stream, fields = encoded[0]
+                return [self._xadd(stream, fields)]
+            pipe = self._pipeline(self.client)
+            for stream, fields in encoded:
+                pipe.xadd(stream, fields, maxlen=self._maxlen(stream))
+            for stream in looks:
+                pipe.xinfo_groups(stream)
+            ids = pipe.execute()
+        for stream, groups in zip(looks, ids[len(encoded) :], strict=True):
+            self._services.update(stream, groups)
+        return [text(i) for i in ids[: len(encoded)]]
+
+    # -- async --------------------------------------------------------------
+
+    async def asend(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        *,
+        robust: bool,
+        timeout: float | None,  # noqa: ASYNC109 - Redis enforces it (BLPOP timeout)
+        find_receiver: Callable[[str], Callable[..., object] | None],
+        partitioning: Partitioning | None = None,
+    ) -> list[Response]:
+        """The coroutine form of ``send``, on redis.asyncio."""
+        plan = self._start_send(
+            signal, sender, kwargs, robust, timeout, find_receiver, partitioning
+        )
+        client: Any = await self.async_client()
+        await self._announce_async(client, signal, partitioning)
+        # As for sync sends, a stalled Redis may hold the send only a socket
+        # timeout past its deadline; it is then unavailable.
+        limit = plan.timeout + self.config.socket_timeout
+        with self.transport.errors():
+            async with asyncio.timeout(limit):
+                pipe = client.pipeline(transaction=False)
+                plan.queue(pipe)
+                collector = plan.collect_first(await pipe.execute(), self._services)
+                while (remaining := plan.remaining(collector)) > 0:
+                    pipe = client.pipeline(transaction=False)
+                    plan.queue_more(pipe, collector, remaining)
+                    if not plan.collect_more(collector, await pipe.execute()):
+                        break
+        return collector.results()
+
+    async def apublish(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        partitioning: Partitioning | None = None,
+    ) -> str:
+        """The coroutine form of ``publish``."""
+        part = partitioning.choose(kwargs) if partitioning is not None else 0
+        _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
+        stream = self.keys.events(signal, part)
+        with self.transport.errors():
+            client: Any = await self.async_client()
+            await self._announce_async(client, signal, partitioning)
+            entry_id = await client.xadd(stream, fields, maxlen=self._maxlen(stream))
+        return text(entry_id)
+
+
+async def _keep_open(
+    client: redis.asyncio.Redis,
+) -> AsyncGenerator[redis.asyncio.Redis, None]:
+    """Yield ``client`` and close it when the event loop finalizes this generator."""
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+_default: Bus | None = None
+_default_from_env = True
+_default_lock = threading.Lock()
+
+
+def configure(url: str | None = None, **options: Any) -> Bus | None:
+    """Set (or with no URL, clear) the process's default bus and return it.
+
+    Named signals without a bus of their own are distributed over the
+    default bus. ``configure()`` with no URL makes every signal in-process
+    again and stops ``BUSIGNAL_URL`` from being read.
+    """
+    global _default, _default_from_env
+    with _default_lock:
+        old = _default
+        _default = Bus(url, **options) if url else None
+        _default_from_env = False
+    if old is not None:
+        old.close()
+    return _default
+
+
+def get_bus() -> Bus | None:
+    """The default bus: the configured one, else the one BUSIGNAL_URL names."""
+    global _default, _default_from_env
+    if _default_from_env:
+        with _default_lock:
+            if _default_from_env:
+                _default = Bus.from_env()
+                _default_from_env = False
+    return _default
+
+
+def reset_default() -> None:
+    """Forget the default bus so that BUSIGNAL_URL is read again (for tests)."""
+    global _default, _default_from_env
+    with _default_lock:
+        _default, _default_from_env = None, True

@@ -1,0 +1,7 @@
+"""The ``busignal`` command."""
+
+from __future__ import annotations
+
+from busignal.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,165 @@
+"""The ``busignal`` command: ``worker``, ``dead`` and the other subcommands.
+
+Exit codes: 0 success; 1 runtime failure (Redis unreachable, forced stop);
+2 bad usage (a module that does not import, no receivers, bad options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from busignal.bus.bus import Bus
+from busignal.errors import BusignalError, BusUnavailable
+from busignal.transport.clients import redact
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command cannot run as asked; the message says why."""
+
+
+def _bus(url: str | None, namespace: str | None) -> Bus:
+    url = url or os.environ.get("BUSIGNAL_URL", "").strip()
+    if not url:
+        raise UsageError("no Redis URL: pass --url or set BUSIGNAL_URL")
+    env_bus = Bus.from_env({**os.environ, "BUSIGNAL_URL": url})
+    assert env_bus is not None
+    if namespace:
+        return Bus(url, namespace=namespace, secret=env_bus.config.secrets or None)
+    return env_bus
+
+
+def import_modules(modules: Sequence[str]) -> None:
+    """Import the modules that register receivers; UsageError if one fails."""
+    sys.path.insert(0, os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            raise UsageError(f"cannot import module {name!r}: {detail}") from exc
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from busignal.worker.worker import Worker, WorkerConfig
+
+    bus = None
+    if args.django_settings:
+        from busignal.contrib.django.runtime import setup
+
+        bus = setup(args.django_settings)  # the bus the settings configured
+    elif not args.modules:
+        raise UsageError("name the modules that connect receivers")
+    if bus is None or args.url or args.namespace:
+        bus = _bus(args.url, args.namespace)
+    import_modules(args.modules)
+    config = WorkerConfig(
+        service=args.service,
+        concurrency=args.concurrency,
+        batch=args.batch,
+        max_deliveries=args.max_deliveries,
+        grace=args.grace,
+        heartbeat_interval=args.heartbeat,
+        consumer=args.name,
+    )
+    worker = Worker(bus, config, signals_to_serve=args.signal or None)
+    if not worker.routes.streams(bus.keys) and not worker.routes.broadcast_streams(
+        bus.keys
+    ):
+        raise UsageError(
+            f"modules {', '.join(args.modules) or '(none)'} register no receivers "
+            f"on named signals; connect some with @receiver(Signal('name'))"
+        )
+    if args.metrics_port is not None:
+        from busignal.contrib.prometheus import serve_metrics
+
+        serve_metrics(worker, args.metrics_port)
+    if args.otel:
+        from busignal.contrib import otel
+
+        otel.instrument(worker=worker)
+    logging.getLogger("busignal").info(
+        "worker %s serving %s on %s",
+        worker.consumer,
+        ", ".join(worker.routes.streams(bus.keys)),
+        redact(bus.config.url),
+    )
+    return worker.run()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="busignal", description="Distributed Django signals over Redis streams."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser("worker", help="run the receivers of a service")
+    worker.add_argument("modules", nargs="*", help="modules that connect receivers")
+    worker.add_argument("--service", required=True, help="service (consumer group)")
+    worker.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
+    worker.add_argument("--namespace", help="key namespace (default: busignal)")
+    worker.add_argument("--concurrency", type=int, default=8, help="receiver threads")
+    worker.add_argument(
+        "--batch", type=int, default=100, help="entries read at a time per stream"
+    )
+    worker.add_argument("--max-deliveries", type=int, default=5)
+    worker.add_argument("--grace", type=float, default=30.0, help="seconds on SIGTERM")
+    worker.add_argument("--heartbeat", type=float, default=2.0, help="seconds")
+    worker.add_argument("--name", help="consumer name (default: unique per process)")
+    worker.add_argument(
+        "--signal", action="append", help="serve only this signal (repeatable)"
+    )
+    worker.add_argument(
+        "--django-settings",
+        help="set DJANGO_SETTINGS_MODULE and run django.setup() before importing",
+    )
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port"
+    )
+    worker.add_argument(
+        "--otel",
+        action="store_true",
+        help="record an OpenTelemetry span per delivery (extra 'otel'; the SDK "
+        "is configured as usual, e.g. by opentelemetry-instrument)",
+    )
+    worker.add_argument("--log-level", default=argparse.SUPPRESS)
+    worker.set_defaults(run=_worker)
+
+    from busignal.admin import dead, inspection
+    from busignal.cli import demo
+
+    dead.add_commands(commands, _bus)
+    inspection.add_commands(commands, _bus)
+    demo.add_commands(commands, _bus)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.run(args)
+    except UsageError as exc:
+        print(f"busignal: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BusUnavailable as exc:
+        print(f"busignal: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except BusignalError as exc:
+        print(f"busignal: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code

@@ -1,0 +1,139 @@
+"""A signal bound to per-call options: ``signal.using(timeout=..., bus=...)``.
+
+Options cannot be keyword arguments of ``send`` because they would collide
+with receivers' kwargs, so they live on this small view instead. The
+``Signal`` methods themselves go through an unbound view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from busignal.bus.bus import Bus, get_bus
+from busignal.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from busignal.dispatch.signal import Signal
+
+__all__ = ["SignalView"]
+
+Responses = list[tuple[object, object]]
+
+
+class SignalView:
+    """``send``, ``send_robust``, ``asend``, ``asend_robust``, ``publish``...
+
+    with a timeout and a bus chosen for these calls. Without any bus (none
+    given, none on the signal, none configured) sends stay in-process.
+    """
+
+    __slots__ = ("_bus", "signal", "timeout")
+
+    def __init__(
+        self, signal: Signal, *, timeout: float | None = None, bus: Bus | None = None
+    ) -> None:
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
+        if bus is not None and signal.name is None:
+            raise ConfigurationError(
+                "this Signal has no name, so it cannot be sent over a bus; "
+                "give it one that is the same in every process: Signal('order_paid')"
+            )
+        self.signal = signal
+        self.timeout = timeout
+        self._bus = bus
+
+    def __repr__(self) -> str:
+        return (
+            f"<SignalView {self.signal!r} timeout={self.timeout!r} bus={self._bus!r}>"
+        )
+
+    def bus(self) -> Bus | None:
+        """The bus these calls use, or None to stay in-process."""
+        if self._bus is not None:
+            return self._bus
+        if self.signal.bus is not None:
+            return self.signal.bus
+        return get_bus() if self.signal.name is not None else None
+
+    def _required_bus(self, what: str) -> tuple[Bus, str]:
+        bus = self.bus()
+        if bus is None or self.signal.name is None:
+            raise ConfigurationError(
+                f"{what}() needs a named signal and a bus: call "
+                f"busignal.configure(url=...) or set BUSIGNAL_URL"
+            )
+        return bus, self.signal.name
+
+    def _options(self) -> dict[str, Any]:
+        timeout = self.timeout if self.timeout is not None else self.signal.timeout
+        return {
+            "timeout": timeout,
+            "find_receiver": self.signal.find_receiver,
+            "partitioning": self.signal.partitioning,
+        }
+
+    def _target(self) -> tuple[Bus, str] | None:
+        bus = self.bus()
+        if bus is None or self.signal.name is None:
+            return None
+        return bus, self.signal.name
+
+    def send(self, sender: object, **named: object) -> Responses:
+        """Django's ``send``: every receiver's result; the first error raised."""
+        target = self._target()
+        if target is None:
+            return self.signal._send_local(sender, named)
+        bus, name = target
+        return bus.send(name, sender, named, robust=False, **self._options())
+
+    def send_robust(self, sender: object, **named: object) -> Responses:
+        """Django's ``send_robust``: errors (and timeouts) returned as responses."""
+        target = self._target()
+        if target is None:
+            return self.signal._send_robust_local(sender, named)
+        bus, name = target
+        return bus.send(name, sender, named, robust=True, **self._options())
+
+    async def asend(self, sender: object, **named: object) -> Responses:
+        """The coroutine form of ``send``."""
+        target = self._target()
+        if target is None:
+            return await self.signal._asend_local(sender, named)
+        bus, name = target
+        return await bus.asend(name, sender, named, robust=False, **self._options())
+
+    async def asend_robust(self, sender: object, **named: object) -> Responses:
+        """The coroutine form of ``send_robust``."""
+        target = self._target()
+        if target is None:
+            return await self.signal._asend_robust_local(sender, named)
+        bus, name = target
+        return await bus.asend(name, sender, named, robust=True, **self._options())
+
+    def publish(self, sender: object, **named: object) -> str:
+        """Append one event to the signal's stream and return its entry id.
+
+        Does not wait for receivers; every service still gets the event
+        once. Raises SerializationError before any I/O if a kwarg cannot be
+        encoded.
+        """
+        bus, name = self._required_bus("publish")
+        return bus.publish(name, sender, named, self.signal.partitioning)
+
+    async def apublish(self, sender: object, **named: object) -> str:
+        """The coroutine form of ``publish``."""
+        bus, name = self._required_bus("apublish")
+        return await bus.apublish(name, sender, named, self.signal.partitioning)
+
+    def publish_many(
+        self, sender: object, batch: Iterable[Mapping[str, object]]
+    ) -> list[str]:
+        """Publish one event per kwargs mapping in one round trip.
+
+        Every mapping is encoded first: if one cannot be, SerializationError
+        names its index and nothing from the batch is written.
+        """
+        bus, name = self._required_bus("publish_many")
+        return bus.publish_many(name, sender, batch, self.signal.partitioning)

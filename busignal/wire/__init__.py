@@ -1,0 +1,5 @@
+"""What is on the wire: formats only, no I/O.
+
+The codec (msgpack with extension types), the envelope of an event, a
+service's reply, remote errors, signing, and every Redis key name.
+"""

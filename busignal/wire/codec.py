@@ -1,0 +1,446 @@
+"""msgpack with extension types: how signal kwargs travel on the wire.
+
+Never pickle. Decoding only ever builds the builtin types listed here and the
+types of codecs registered *in the decoding process*, so a message can never
+name code to import or run.
+
+Native msgpack: ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``,
+``bytes``, ``list``, ``dict`` (keys may be any encodable hashable value).
+Extension types (code: type, payload):
+
+====  =============  ==================================================
+code  type           payload
+====  =============  ==================================================
+64    tuple          msgpack array of the items
+65    set            msgpack array of the members
+66    frozenset      msgpack array of the members
+67    datetime       ASCII ``isoformat()``
+68    date           ASCII ``isoformat()``
+69    time           ASCII ``isoformat()``
+70    timedelta      msgpack array ``[days, seconds, microseconds]``
+71    Decimal        ASCII ``str()`` (keeps NaN, Infinity and -0)
+72    UUID           the 16 raw bytes
+73    int            two's-complement big-endian bytes, for ints beyond
+                     64 bits (no 4300-digit ``str`` limit)
+====  =============  ==================================================
+
+Codes 0..63 (``USER_CODES``) are for :func:`register`; 74..127 are reserved
+for busignal. msgpack's own timestamp (-1) decodes to an aware UTC datetime.
+
+Decisions worth knowing:
+
+* Aware datetimes and times keep their ``utcoffset()``, not their tzinfo
+  object: a ``zoneinfo`` time zone comes back as a fixed-offset
+  ``datetime.timezone`` (equal instant, equal offset). ``timezone.utc`` comes
+  back as ``timezone.utc``. ``fold`` is not kept.
+* Subclasses encode as their nearest supported base and decode as that base:
+  ``IntEnum``/``StrEnum`` members and Django ``TextChoices`` become their
+  plain value, ``namedtuple`` a tuple, ``OrderedDict``/``defaultdict`` a
+  dict. A codec registered for a class also covers its subclasses.
+  ``bytearray`` and ``memoryview`` become ``bytes``.
+* Attributes are never walked. Error paths are mapping keys and sequence
+  indexes from ``where``: ``kwargs['order']['items'][2]``; a set member is
+  ``{...}`` (sets have no order), a mapping key is ``<key>`` and the value a
+  codec's encode function returned is ``<encoded>``.
+* ``MAX_DEPTH`` bounds how deeply extension values (tuples, sets, frozensets
+  and codec values) nest inside each other: they are the only recursion in
+  decoding. Plain lists and dicts are bounded by msgpack itself (1024 levels
+  to pack and to unpack; deeper input fails with ``DecodeError``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC as _UTC
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
+from uuid import UUID
+
+import msgpack
+
+from busignal.errors import SerializationError
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SIZE",
+    "USER_CODES",
+    "DecodeError",
+    "dumps",
+    "dumps_kwargs",
+    "loads",
+    "register",
+    "unregister",
+]
+
+T = TypeVar("T")
+
+MAX_DEPTH = 100
+"""How deeply tuples, sets, frozensets and codec values may nest."""
+
+MAX_SIZE = 16 * 1024 * 1024
+"""The default largest payload :func:`loads` accepts, in bytes."""
+
+USER_CODES = range(64)
+"""Extension type codes :func:`register` accepts."""
+
+_TUPLE, _SET, _FROZENSET = 64, 65, 66
+_DATETIME, _DATE, _TIME, _TIMEDELTA = 67, 68, 69, 70
+_DECIMAL, _UUID, _BIGINT = 71, 72, 73
+
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+class DecodeError(SerializationError, ValueError):
+    """A payload is not a value this process can decode; the message says why.
+
+    Workers dead-letter the entry with that reason. A ``ValueError`` too, as
+    ``json.JSONDecodeError`` is.
+    """
+
+
+class _TooDeep(ValueError):
+    """Extension values nest more than MAX_DEPTH deep (found while packing)."""
+
+
+class _Codec(NamedTuple):
+    cls: type[Any]
+    code: int
+    encode: Callable[[Any], object]
+    decode: Callable[[Any], Any]
+
+
+# --- encoding ---------------------------------------------------------------
+
+_Encoder = Callable[[Any, int], object]
+
+
+def _pack(value: object, depth: int) -> bytes:
+    """Pack the payload of an extension value whose content sits at depth."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep(f"extension values nested more than {MAX_DEPTH} deep")
+    data: bytes = msgpack.packb(value, default=_DEFAULTS[depth], strict_types=True)
+    return data
+
+
+def _default(depth: int, obj: object) -> object:
+    """msgpack's hook for values it cannot pack natively (strict_types)."""
+    encode = _ENCODERS.get(type(obj)) or _lookup(type(obj))
+    if encode is None:
+        raise TypeError(f"cannot encode {_type_name(type(obj))}")
+    return encode(obj, depth)
+
+
+def _lookup(cls: type[Any]) -> _Encoder | None:
+    """Find the encoder of cls's nearest base that has one."""
+    for base in cls.__mro__[1:]:
+        encode = _ENCODERS.get(base)
+        if encode is not None:
+            return encode
+    return None
+
+
+def _encode_int(obj: int, depth: int) -> object:
+    value = int.__int__(obj)
+    if _INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    size = (value.bit_length() + 8) // 8
+    return msgpack.ExtType(_BIGINT, value.to_bytes(size, "big", signed=True))
+
+
+def _encode_items(code: int, obj: Any, depth: int) -> object:
+    return msgpack.ExtType(code, _pack(list(obj), depth + 1))
+
+
+def _encode_iso(code: int, obj: date | time, depth: int) -> object:
+    if not isinstance(obj, datetime | time) or obj.utcoffset() is None:
+        return msgpack.ExtType(code, obj.isoformat().encode("ascii"))
+    # isoformat() can write a sub-second UTC offset that Python 3.11's
+    # fromisoformat() silently drops, so the offset travels apart, exactly.
+    offset = obj.utcoffset()
+    assert offset is not None
+    naive = obj.replace(tzinfo=None).isoformat()
+    offset_us = offset // timedelta(microseconds=1)
+    return msgpack.ExtType(code, f"{naive}@{offset_us}".encode("ascii"))
+
+
+def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | time:
+    text, _, offset = data.decode("ascii").partition("@")
+    value = cls.fromisoformat(text)
+    if not offset:
+        return value
+    offset_us = int(offset)
+    zone = _UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
+    return value.replace(tzinfo=zone)
+
+
+def _encode_timedelta(obj: timedelta, depth: int) -> object:
+    payload = [obj.days, obj.seconds, obj.microseconds]
+    return msgpack.ExtType(_TIMEDELTA, msgpack.packb(payload))
+
+
+def _encode_decimal(obj: Decimal, depth: int) -> object:
+    return msgpack.ExtType(_DECIMAL, str(obj).encode("ascii"))
+
+
+def _encode_uuid(obj: UUID, depth: int) -> object:
+    return msgpack.ExtType(_UUID, obj.bytes)
+
+
+def _encode_list(obj: list[Any], depth: int) -> object:
+    return list(obj)
+
+
+def _encode_dict(obj: dict[Any, Any], depth: int) -> object:
+    return dict(obj)
+
+
+def _encode_codec(codec: _Codec, obj: object, depth: int) -> object:
+    return msgpack.ExtType(codec.code, _pack(codec.encode(obj), depth + 1))
+
+
+_BUILTIN_ENCODERS: dict[type[Any], _Encoder] = {
+    # Subclasses of native types reach the hook because of strict_types.
+    int: _encode_int,
+    float: lambda obj, depth: float.__float__(obj),
+    str: lambda obj, depth: str.__str__(obj),
+    bytes: lambda obj, depth: bytes(obj),
+    list: _encode_list,
+    dict: _encode_dict,
+    tuple: partial(_encode_items, _TUPLE),
+    set: partial(_encode_items, _SET),
+    frozenset: partial(_encode_items, _FROZENSET),
+    datetime: partial(_encode_iso, _DATETIME),
+    date: partial(_encode_iso, _DATE),
+    time: partial(_encode_iso, _TIME),
+    timedelta: _encode_timedelta,
+    Decimal: _encode_decimal,
+    UUID: _encode_uuid,
+}
+_ENCODERS: dict[type[Any], _Encoder] = dict(_BUILTIN_ENCODERS)
+_DEFAULTS = tuple(partial(_default, depth) for depth in range(MAX_DEPTH + 1))
+_NATIVE = frozenset({type(None), bool, bytearray, memoryview, msgpack.ExtType})
+
+
+class _PackerSlot(threading.local):
+    """This thread's idle top-level Packer (None while one is in use)."""
+
+    packer: Any = None
+
+
+_SLOT = _PackerSlot()
+
+
+def dumps(value: object, *, where: str = "value") -> bytes:
+    """Encode value as msgpack with busignal's extension types.
+
+    Raises SerializationError naming the path below ``where`` of the first
+    value that cannot be encoded, its type, and what to do. The value is only
+    walked to build that message when packing has already failed, so the
+    happy path costs no more than ``msgpack.packb`` (less: each thread reuses
+    one Packer, taken out of its slot while in use so that a codec calling
+    dumps() gets a fresh one instead of corrupting the buffer).
+    """
+    packer = _SLOT.packer or msgpack.Packer(default=_DEFAULTS[0], strict_types=True)
+    _SLOT.packer = None
+    try:
+        data: bytes = packer.pack(value)
+    except Exception as exc:
+        # Imported here: the explanation needs this module's tables, and is
+        # only ever needed once packing has failed.
+        from busignal.wire.codec_explain import explain
+
+        raise explain(value, where, exc) from exc  # the packer is dropped
+    _SLOT.packer = packer
+    return data
+
+
+def dumps_kwargs(kwargs: Mapping[str, object]) -> bytes:
+    """Encode a signal's kwargs; errors name the kwarg, e.g. ``kwargs['order']``."""
+    return dumps(kwargs if type(kwargs) is dict else dict(kwargs), where="kwargs")
+
+
+# --- type names, for messages ----------------------------------------------
+
+
+def _type_name(cls: type[Any]) -> str:
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# --- decoding ---------------------------------------------------------------
+
+_Decoder = Callable[[bytes, int], object]
+
+
+def _unpack(data: bytes, depth: int) -> Any:
+    """Unpack the payload of an extension value whose content sits at depth."""
+    if depth > MAX_DEPTH:
+        raise DecodeError(f"extension values nested more than {MAX_DEPTH} deep")
+    return msgpack.unpackb(
+        data,
+        ext_hook=_EXT_HOOKS[depth],
+        raw=False,
+        use_list=True,
+        strict_map_key=False,
+        timestamp=3,
+    )
+
+
+def _ext_hook(depth: int, code: int, data: bytes) -> object:
+    decode = _DECODERS.get(code)
+    if decode is None:
+        raise DecodeError(
+            f"unknown extension type code {code}; the sender registered a codec "
+            f"this process has not (busignal.wire.codec.register())"
+        )
+    try:
+        return decode(data, depth)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        name = _CODE_NAMES.get(code, "codec")
+        raise DecodeError(
+            f"bad {name} payload (extension type code {code}): {_reason(exc)}"
+        ) from exc
+
+
+def _unpack_list(data: bytes, depth: int, what: str) -> list[Any]:
+    items = _unpack(data, depth + 1)
+    if type(items) is not list:
+        raise DecodeError(f"{what} payload is {type(items).__name__}, not an array")
+    return items
+
+
+def _decode_timedelta(data: bytes, depth: int) -> timedelta:
+    parts = _unpack_list(data, depth, "timedelta")
+    if len(parts) != 3 or any(type(part) is not int for part in parts):
+        raise DecodeError("timedelta payload is not [days, seconds, microseconds]")
+    return timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2])
+
+
+def _decode_codec(codec: _Codec, data: bytes, depth: int) -> object:
+    value = _unpack(data, depth + 1)
+    try:
+        return codec.decode(value)
+    except Exception as exc:
+        raise DecodeError(
+            f"the codec for {_type_name(codec.cls)} (code {codec.code}) could not "
+            f"decode its payload: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+_BUILTIN_DECODERS: dict[int, _Decoder] = {
+    _TUPLE: lambda data, depth: tuple(_unpack_list(data, depth, "tuple")),
+    _SET: lambda data, depth: set(_unpack_list(data, depth, "set")),
+    _FROZENSET: lambda data, depth: frozenset(_unpack_list(data, depth, "frozenset")),
+    _DATETIME: lambda data, depth: _decode_clock(datetime, data),
+    _DATE: lambda data, depth: date.fromisoformat(data.decode("ascii")),
+    _TIME: lambda data, depth: _decode_clock(time, data),
+    _TIMEDELTA: _decode_timedelta,
+    _DECIMAL: lambda data, depth: Decimal(data.decode("ascii")),
+    _UUID: lambda data, depth: UUID(bytes=data),
+    _BIGINT: lambda data, depth: int.from_bytes(data, "big", signed=True),
+}
+_DECODERS: dict[int, _Decoder] = dict(_BUILTIN_DECODERS)
+_CODE_NAMES = {
+    _TUPLE: "tuple",
+    _SET: "set",
+    _FROZENSET: "frozenset",
+    _DATETIME: "datetime",
+    _DATE: "date",
+    _TIME: "time",
+    _TIMEDELTA: "timedelta",
+    _DECIMAL: "Decimal",
+    _UUID: "UUID",
+    _BIGINT: "big int",
+}
+_EXT_HOOKS = tuple(partial(_ext_hook, depth) for depth in range(MAX_DEPTH + 1))
+
+_REASONS: dict[type[Exception], str] = {
+    msgpack.ExtraData: "extra bytes after the value",
+    msgpack.FormatError: "not valid msgpack",
+    msgpack.StackError: "arrays or maps nested too deeply",
+    RecursionError: "nested too deeply",
+}
+
+
+def _reason(exc: Exception) -> str:
+    return _REASONS.get(type(exc)) or f"{type(exc).__name__}: {exc}"
+
+
+def loads(data: bytes, *, max_size: int = MAX_SIZE) -> Any:
+    """Decode a payload made by :func:`dumps`.
+
+    Raises DecodeError, with the reason in its message, for anything that is
+    not such a payload: garbage, truncation, a payload over max_size bytes,
+    lengths larger than the payload, unknown extension codes, a bad extension
+    payload, or nesting past the limits. Nothing is allocated for a length a
+    payload claims but does not contain.
+    """
+    if len(data) > max_size:
+        raise DecodeError(f"payload is {len(data)} bytes, over the {max_size} limit")
+    try:
+        return _unpack(data, 0)
+    except DecodeError as exc:
+        raise DecodeError(f"cannot decode payload: {exc}") from exc
+    except Exception as exc:
+        raise DecodeError(f"cannot decode payload: {_reason(exc)}") from exc
+
+
+# --- registered codecs ------------------------------------------------------
+
+_USER_CLASSES: dict[type[Any], _Codec] = {}
+_USER_CODES: dict[int, _Codec] = {}
+
+
+def register(
+    cls: type[T],
+    code: int,
+    encode: Callable[[T], object],
+    decode: Callable[[Any], T],
+) -> None:
+    """Let cls (and its subclasses) travel as extension type ``code``.
+
+    ``encode`` returns any encodable value (itself encoded with this codec,
+    so nested registered types work); ``decode`` gets that value back and
+    rebuilds the object. Every process that decodes must register the same
+    codec. ``code`` is one of USER_CODES. Registering the same codec again
+    is a no-op; reusing a code or class for another codec raises ValueError.
+    """
+    if not _is_user_code(code):
+        raise ValueError(f"codec code must be an int in 0..63, got {code!r}")
+    if not _is_registrable(cls):
+        raise ValueError(f"cannot register a codec for {cls!r}; pass a class")
+    codec = _Codec(cls, code, encode, decode)
+    for existing in (_USER_CLASSES.get(cls), _USER_CODES.get(code)):
+        if existing is not None and existing != codec:
+            raise ValueError(
+                f"cannot register {_type_name(cls)} as code {code}: "
+                f"{_type_name(existing.cls)} is registered as code {existing.code}"
+            )
+    _USER_CLASSES[cls] = _USER_CODES[code] = codec
+    _ENCODERS[cls] = partial(_encode_codec, codec)
+    _DECODERS[code] = partial(_decode_codec, codec)
+
+
+def _is_registrable(cls: object) -> bool:
+    """A class whose values would reach the default hook, so a codec applies."""
+    builtin = cls in _BUILTIN_ENCODERS or cls in _NATIVE
+    return isinstance(cls, type) and not builtin
+
+
+def _is_user_code(code: object) -> bool:
+    return type(code) is int and code in USER_CODES
+
+
+def unregister(cls: type[Any]) -> bool:
+    """Remove cls's codec; return whether it had one. Meant for tests."""
+    codec = _USER_CLASSES.pop(cls, None)
+    if codec is None:
+        return False
+    del _USER_CODES[codec.code], _ENCODERS[cls], _DECODERS[codec.code]
+    return True

@@ -1,0 +1,259 @@
+"""Running one delivery's receivers inside a worker.
+
+A *delivery* is an envelope as a worker read it: which stream entry, which
+service, which attempt. Receivers can read it from ``current_delivery`` to
+make their side effects idempotent (the message id is the same on every
+attempt, also after a dead-letter replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from busignal.bus.replies import Outcome
+from busignal.tracing import traceparent
+from busignal.wire.envelope import Envelope, Mode
+
+if TYPE_CHECKING:
+    from busignal.dispatch.signal import Registration, Signal
+    from busignal.worker.routes import Match
+
+__all__ = ["Delivery", "Job", "Receiving", "current_delivery"]
+
+logger = logging.getLogger(__name__)
+
+
+#: Wraps each part of a job's receivers' run, in the thread or task where it
+#: runs (an OpenTelemetry span made current: ``busignal.contrib.otel``).
+Receiving = Callable[["Job"], AbstractContextManager[object]]
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Where an envelope came from, as the worker running it sees it.
+
+    Treat it as read-only; it is not frozen only because a worker makes one
+    per event and frozen dataclasses are slow to create.
+    """
+
+    message_id: str
+    entry_id: str
+    signal: str
+    service: str
+    attempt: int
+    trace: str = ""
+
+
+current_delivery: ContextVar[Delivery | None] = ContextVar(
+    "busignal_current_delivery", default=None
+)
+
+
+class Job:
+    """One delivery's receivers and what they did.
+
+    Sync receivers run first, in connection order (in a worker thread), then
+    async receivers concurrently on the loop, as Django's ``send`` does.
+    ``send`` (fail-fast) stops at the first error; ``send_robust`` and
+    ``publish`` run every receiver.
+
+    A plain slotted class with a positional constructor: a worker makes one
+    per event, and this is the cheapest object Python makes.
+    """
+
+    __slots__ = (
+        "delivery",
+        "entry_id",
+        "envelope",
+        "errors",
+        "fields",
+        "has_async",
+        "outcomes",
+        "receiving",
+        "registrations",
+        "sender",
+        "stream",
+        "trace_state",
+    )
+
+    def __init__(
+        self,
+        stream: str,
+        entry_id: str,
+        fields: dict[bytes, bytes],
+        envelope: Envelope,
+        delivery: Delivery,
+        registrations: Sequence[Match],
+        sender: object,
+        has_async: bool | None = None,
+    ) -> None:
+        self.stream = stream
+        self.entry_id = entry_id
+        self.fields = fields
+        self.envelope = envelope
+        self.delivery = delivery
+        self.registrations = registrations
+        self.sender = sender
+        #: Whether any receiver is a coroutine function (given when known).
+        self.has_async: bool = (
+            any(reg.is_async for _, reg in registrations)
+            if has_async is None
+            else has_async
+        )
+        self.outcomes: list[Outcome] = []
+        #: How many receivers raised.
+        self.errors = 0
+        #: Wraps each part of the receivers' run (a tracing span), if set.
+        self.receiving: Receiving | None = None
+        #: What ``receiving`` keeps between the parts (an open span).
+        self.trace_state: object = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Job {self.envelope.signal} entry {self.entry_id} on {self.stream}: "
+            f"{len(self.outcomes)} outcomes, {self.errors} errors>"
+        )
+
+    @property
+    def fail_fast(self) -> bool:
+        return self.envelope.mode is Mode.SEND
+
+    @property
+    def failed(self) -> bool:
+        return self.errors > 0
+
+    def _record_error(
+        self, receiver_id: str, exc: BaseException, started: float
+    ) -> None:
+        seconds = time.perf_counter() - started
+        self.outcomes.append(Outcome(receiver_id, None, exc, seconds))
+        self.errors += 1
+        # With a caller waiting the error goes back to it; otherwise this log
+        # line (with the traceback) is where it is seen.
+        unseen = self.envelope.mode is Mode.PUBLISH
+        logger.log(
+            logging.WARNING if unseen else logging.INFO,
+            "receiver %s raised %s for signal %s (message %s, service %s)",
+            receiver_id,
+            type(exc).__name__,
+            self.envelope.signal,
+            self.envelope.message_id,
+            self.delivery.service,
+            exc_info=exc if unseen else None,
+        )
+
+    def run_sync(self) -> None:
+        """Run the sync receivers in order; call from a worker thread."""
+        token = current_delivery.set(self.delivery)
+        trace = traceparent.set(self.delivery.trace)
+        try:
+            self._run_receivers_within()
+        finally:
+            traceparent.reset(trace)
+            current_delivery.reset(token)
+
+    def _run_receivers_within(self) -> None:
+        if self.receiving is None:
+            self._run_receivers()
+        else:
+            with self.receiving(self):
+                self._run_receivers()
+
+    def _run_receivers(self) -> None:
+        """Run the sync receivers, with this job's delivery already current."""
+        clock = time.perf_counter
+        outcomes = self.outcomes
+        sender = self.sender
+        kwargs = self.envelope.kwargs
+        for signal, reg in self.registrations:
+            if reg.is_async:
+                continue
+            started = clock()
+            try:
+                value = reg.receiver(signal=signal, sender=sender, **kwargs)
+            except Exception as exc:
+                self._record_error(reg.receiver_id, exc, started)
+                if self.fail_fast:
+                    return
+            else:
+                outcomes.append(
+                    Outcome(reg.receiver_id, value, None, clock() - started)
+                )
+
+    async def _await_receivers(
+        self, regs: list[Match]
+    ) -> Sequence[tuple[object, float] | BaseException]:
+        kwargs = self.envelope.kwargs
+        if len(regs) == 1:
+            # One receiver needs no task of its own (a task per job is a
+            # third of an async drain's cost); several run concurrently.
+            signal, reg = regs[0]
+            return [await _timed_call(signal, reg, self.sender, kwargs)]
+        calls = [_timed_call(s, r, self.sender, kwargs) for s, r in regs]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    async def run_async(self) -> None:
+        """Run the async receivers concurrently, after the sync ones."""
+        if self.fail_fast and self.failed:
+            return
+        regs = [(s, r) for s, r in self.registrations if r.is_async]
+        if not regs:
+            return
+        token = current_delivery.set(self.delivery)
+        trace = traceparent.set(self.delivery.trace)
+        started = time.perf_counter()
+        within = nullcontext() if self.receiving is None else self.receiving(self)
+        try:
+            with within:
+                results = await self._await_receivers(regs)
+        finally:
+            traceparent.reset(trace)
+            current_delivery.reset(token)
+        for (_, reg), result in zip(regs, results, strict=True):
+            if isinstance(result, Exception):
+                self._record_error(reg.receiver_id, result, started)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                value, seconds = result
+                self.outcomes.append(Outcome(reg.receiver_id, value, None, seconds))
+
+
+async def _timed_call(
+    signal: Signal, reg: Registration, sender: object, kwargs: dict[str, object]
+) -> tuple[object, float] | BaseException:
+    """One async receiver's value and seconds, or its exception (as
+    ``gather(..., return_exceptions=True)`` gives it)."""
+    started = time.perf_counter()
+    try:
+        value = await cast(
+            "Awaitable[object]", reg.receiver(signal=signal, sender=sender, **kwargs)
+        )
+    except Exception as exc:
+        return exc
+    return value, time.perf_counter() - started
+
+
+def run_chunk(jobs: Sequence[Job]) -> None:
+    """Run the sync part of several jobs in one thread hop.
+
+    Each job's delivery and trace are made current in turn, and the values
+    from before the chunk put back once at its end.
+    """
+    token = current_delivery.set(None)
+    trace = traceparent.set("")
+    try:
+        for job in jobs:
+            current_delivery.set(job.delivery)
+            traceparent.set(job.delivery.trace)
+            job._run_receivers_within()
+    finally:
+        traceparent.reset(trace)
+        current_delivery.reset(token)

@@ -1,0 +1,373 @@
+"""A worker's liveness: heartbeats, leases, and taking over lost entries.
+
+* Every ``heartbeat_interval`` the worker writes its status to the workers
+  hash and touches the entries it is still running (XCLAIM JUSTID resets
+  their idle time without counting a delivery), so a slow receiver is not
+  mistaken for a dead worker.
+* Entries pending for a consumer whose heartbeat lapsed (three intervals)
+  are claimed at once; entries idle past ``min_idle_ms`` are claimed even
+  from a consumer that still heartbeats (a stalled process).
+* Entries whose receivers failed with nobody waiting are retried by the
+  same worker after ``retry_delay_ms``; Redis counts every delivery,
+  crashes included, so ``max_deliveries`` also catches poison events.
+* Every ``TRIM_BEATS`` heartbeat intervals the worker trims the streams
+  below what every service has read and acknowledged (``busignal.worker.trim``).
+
+Takeover bound: a killed worker's entries are claimed by a live worker of
+its service within ``LAPSE_INTERVALS + 1`` heartbeat intervals of its last
+heartbeat (the lapse, then at most one reclaim pass), plus one ``block_ms``
+read if the claimer was blocked in XREADGROUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from busignal.transport.clients import CONNECTION_ERRORS
+from busignal.worker.trim import trim_stream
+
+if TYPE_CHECKING:
+    from busignal.worker.worker import Entry, Worker
+
+__all__ = ["Liveness", "live_consumers"]
+
+logger = logging.getLogger(__name__)
+
+LAPSE_INTERVALS = 3
+#: Slack for the clocks of this process and Redis when comparing idle times.
+CLOCK_SLACK_MS = 250
+#: Trim the streams every this many heartbeat intervals.
+TRIM_BEATS = 10
+#: A consumer gone this long with nothing pending is removed from its group.
+FORGET_AFTER_MS = 60_000
+
+
+async def live_consumers(
+    client: Any, key: str, interval: float
+) -> tuple[set[str], list[str]]:
+    """Consumers whose heartbeat is recent, and those whose heartbeat lapsed."""
+    now = time.time()
+    live: set[str] = set()
+    lapsed: list[str] = []
+    raw: dict[bytes, bytes] = await client.hgetall(key)
+    for name, status in raw.items():
+        try:
+            seen = float(msgpack.unpackb(status)["seen"])
+            lapse = float(msgpack.unpackb(status).get("interval", interval))
+        except Exception:
+            lapsed.append(name.decode(errors="replace"))
+            continue
+        target = live if now - seen < LAPSE_INTERVALS * lapse else lapsed
+        if target is live:
+            live.add(name.decode())
+        else:
+            lapsed.append(name.decode())
+    return live, lapsed
+
+
+class Liveness:
+    """The heartbeat task and reclaim logic of one worker."""
+
+    def __init__(self, worker: Worker, client: Any) -> None:
+        self.worker = worker
+        self.client = client
+        self.config = worker.config
+        self.in_flight: dict[tuple[str, str], float] = {}
+        #: Since when a read of this worker's (the lane's) has been on its way
+        #: unanswered, or None. What it delivered is held, not yet in flight.
+        self.reading_since: float | None = None
+        self.retries: dict[tuple[str, str], tuple[float, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._trim_task: asyncio.Task[None] | None = None
+        self._next_reclaim = 0.0
+        self._burst = False
+        self._stopping = False
+        self._started = time.time()
+
+    # -- heartbeat ----------------------------------------------------------
+
+    def _status(self) -> bytes:
+        return msgpack.packb(  # type: ignore[no-any-return]  # msgpack is untyped
+            {
+                "service": self.config.service,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "seen": time.time(),
+                "started": self._started,
+                "interval": self.config.heartbeat_interval,
+                "handled": self.worker.handled,
+                "streams": self.worker.routes.streams(self.worker.keys),
+            }
+        )
+
+    async def beat(self) -> None:
+        """Write this worker's status and extend the leases of long receivers."""
+        await self.client.hset(
+            self.worker.keys.workers, self.worker.consumer, self._status()
+        )
+        horizon = time.time() - self.config.heartbeat_interval
+        held: dict[str, list[str]] = {}
+        for (stream, entry_id), since in list(self.in_flight.items()):
+            if since < horizon:
+                held.setdefault(stream, []).append(entry_id)
+        for stream, ids in held.items():
+            await self._extend(stream, await self.owned(stream, ids))
+        reading = self.reading_since
+        if reading is not None and reading < horizon:
+            await self._extend_unread(reading)
+
+    async def _extend(self, stream: str, ids: list[str]) -> None:
+        if ids:
+            await self.client.xclaim(
+                stream, self.config.service, self.worker.consumer, 0, ids, justid=True
+            )
+
+    async def _extend_unread(self, since: float) -> None:
+        """Extend the leases of what a read on its way since ``since`` delivered.
+
+        The lane asks for its next batch before it runs the one in hand; if
+        that one runs long, the entries the read got wait in this worker's
+        pending list, idle as far as Redis knows, until it is done.
+        """
+        newest = int((time.time() - since) * 1000) + CLOCK_SLACK_MS
+        # What this worker holds: the batch in hand, the one on its way, and
+        # entries waiting for a retry (older, listed first).
+        held = 2 * self.config.batch + len(self.retries)
+        for stream in self.worker.routes.streams(self.worker.keys):
+            mine = await self.client.xpending_range(
+                stream, self.config.service, "-", "+", held, self.worker.consumer
+            )
+            unread = [
+                _text(p["message_id"])
+                for p in mine
+                if int(p["time_since_delivered"]) <= newest
+            ]
+            await self._extend(stream, unread)
+
+    async def owned(self, stream: str, ids: list[str]) -> list[str]:
+        """Those of ``ids`` still pending for this worker, with their counts.
+
+        A lease is extended only on entries this worker still owns: XCLAIM
+        with JUSTID would otherwise take back an entry that another worker
+        already claimed from it (after a long stall).
+        """
+        counts = await self.delivery_counts(stream, ids)
+        return [i for i in ids if i in counts]
+
+    async def delivery_counts(self, stream: str, ids: list[str]) -> dict[str, int]:
+        """Times delivered of those of ``ids`` pending for this worker."""
+        pending = await self.client.xpending_range(
+            stream,
+            self.config.service,
+            min(ids, key=_id_key),
+            max(ids, key=_id_key),
+            len(ids) + 100,
+            consumername=self.worker.consumer,
+        )
+        wanted = set(ids)
+        return {i: n for i, n in _ids(pending).items() if i in wanted}
+
+    async def _beat_forever(self) -> None:
+        while not self._stopping:
+            try:
+                await self.beat()
+            except CONNECTION_ERRORS as exc:
+                logger.warning("heartbeat failed: %s", exc)
+            except Exception:
+                # The heartbeat must outlive any one bad reply: without it the
+                # other workers would take this one's entries.
+                logger.exception("heartbeat failed")
+            await asyncio.sleep(self.config.heartbeat_interval)
+
+    async def trim(self) -> int:
+        """Trim every events stream of the namespace as far as is safe.
+
+        Streams this worker serves, and any other stream of the namespace
+        (those with no group are capped at the bus's ``stream_maxlen``).
+        Returns how many entries went.
+        """
+        keys = self.worker.keys
+        streams = dict.fromkeys(self.worker.routes.streams(keys))
+        async for key in self.client.scan_iter(match=keys.events_pattern(), count=500):
+            streams[_text(key)] = None
+        maxlen = self.worker.bus.config.stream_maxlen
+        removed = 0
+        for stream in streams:
+            removed += (await trim_stream(self.client, stream, maxlen=maxlen)).removed
+        return removed
+
+    async def _trim_forever(self) -> None:
+        interval = TRIM_BEATS * self.config.heartbeat_interval
+        # Spread the workers' trims out; any one of them trimming is enough.
+        await asyncio.sleep(interval * random.uniform(0.2, 1.0))
+        while not self._stopping:
+            try:
+                await self.trim()
+            except CONNECTION_ERRORS as exc:
+                logger.warning("trimming failed: %s", exc)
+            except Exception:
+                logger.exception("trimming failed")
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+
+    async def start(self, *, burst: bool = False) -> None:
+        """Announce the worker and keep its heartbeat (and trimming) going."""
+        self._burst = burst
+        await self.beat()
+        self._task = asyncio.create_task(self._beat_forever())
+        if not burst:
+            self._trim_task = asyncio.create_task(self._trim_forever())
+
+    async def stop(self) -> None:
+        """Stop the heartbeat and remove the worker from the workers hash.
+
+        The flag ends the loops even if a cancellation is swallowed on its
+        way through redis-py (seen as a trim that kept looping on SIGTERM).
+        """
+        self._stopping = True
+        for task in (self._trim_task, self._task):
+            while task is not None and not task.done():
+                task.cancel()  # again, if a cancellation was swallowed
+                await asyncio.wait({task}, timeout=0.1)
+            if task is not None and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.client.hdel(self.worker.keys.workers, self.worker.consumer)
+
+    # -- retries and reclaim ------------------------------------------------
+
+    def schedule_retry(self, stream: str, entry_id: str, attempt: int) -> None:
+        """Run a failed entry again after the retry delay (it stays pending)."""
+        due = time.time() + self.config.retry_delay_ms / 1000
+        self.retries[(stream, entry_id)] = (due, attempt)
+
+    def has_retries(self) -> bool:
+        return bool(self.retries)
+
+    async def _claim(self, stream: str, ids: list[str], min_idle: int) -> list[Any]:
+        return await self.client.xclaim(  # type: ignore[no-any-return]
+            stream, self.config.service, self.worker.consumer, min_idle, ids
+        )
+
+    async def _due_retries(self) -> list[Entry]:
+        now = time.time()
+        due = [
+            (key, attempt)
+            # a copy: the worker's reader thread may add retries meanwhile
+            for key, (when, attempt) in list(self.retries.items())
+            if self._burst or when <= now
+        ]
+        entries: list[Entry] = []
+        for (stream, entry_id), attempt in due:
+            del self.retries[(stream, entry_id)]
+            for claimed_id, fields in await self._claim(stream, [entry_id], 0):
+                if fields:
+                    entries.append((stream, _text(claimed_id), fields, attempt + 1))
+        return entries
+
+    async def _lost(self, stream: str, live: set[str]) -> list[Entry]:
+        """Claim what dead consumers hold, and what live ones sat on too long.
+
+        Dead consumers (heartbeat lapsed, or none) are looked up one by one,
+        so a busy live consumer's many entries cannot hide theirs.
+        """
+        hb_ms = int(self.config.heartbeat_interval * 1000)
+        group = self.config.service
+        takeover: dict[str, int] = {}
+        for consumer in await self.client.xinfo_consumers(stream, group):
+            name = _text(consumer["name"])
+            if name == self.worker.consumer or name in live:
+                continue
+            if not int(consumer["pending"]):
+                if int(consumer["idle"]) > max(
+                    FORGET_AFTER_MS, self.config.min_idle_ms
+                ):
+                    await self.client.xgroup_delconsumer(stream, group, name)
+                continue
+            pending = await self.client.xpending_range(
+                stream, group, "-", "+", self.config.batch, name, idle=hb_ms
+            )
+            takeover.update(_ids(pending))
+        stalled = await self.client.xpending_range(
+            stream, group, "-", "+", self.config.batch, idle=self.config.min_idle_ms
+        )
+        takeover.update(
+            _ids(p for p in stalled if _text(p["consumer"]) != self.worker.consumer)
+        )
+        takeover.update(await self._orphans(stream))
+        if not takeover:
+            return []
+        claimed = await self._claim(stream, list(takeover), hb_ms)
+        if claimed:
+            logger.warning(
+                "took over %d entries of %s from lost consumers", len(claimed), stream
+            )
+        return [
+            (stream, _text(i), fields, takeover[_text(i)] + 1)
+            for i, fields in claimed
+            if fields
+        ]
+
+    async def _orphans(self, stream: str) -> dict[str, int]:
+        """This worker's own pending entries that it does not hold any more.
+
+        A read whose reply was lost with its connection (Redis restarted,
+        CLIENT KILL) leaves entries pending for this consumer that it never
+        received; nobody else takes them while it heartbeats. Entries it
+        runs (``in_flight``) or will retry are not orphans.
+        """
+        idle = int(LAPSE_INTERVALS * self.config.heartbeat_interval * 1000)
+        since = self.reading_since
+        if since is not None:
+            # What a read still on its way delivered is not lost, however long
+            # that read waits for the batch in hand to finish.
+            idle = max(idle, int((time.time() - since) * 1000) + CLOCK_SLACK_MS)
+        mine = await self.client.xpending_range(
+            stream,
+            self.config.service,
+            "-",
+            "+",
+            self.config.batch,
+            self.worker.consumer,
+            idle=idle,
+        )
+        held = self.in_flight.keys() | self.retries.keys()
+        return {i: n for i, n in _ids(mine).items() if (stream, i) not in held}
+
+    async def reclaim(self) -> list[Entry]:
+        """Due retries, and entries lost by dead or stalled consumers."""
+        entries = await self._due_retries() if self.retries else []
+        now = time.time()
+        if now < self._next_reclaim and not self._burst:
+            return entries
+        self._next_reclaim = now + self.config.heartbeat_interval
+        live, _ = await live_consumers(
+            self.client, self.worker.keys.workers, self.config.heartbeat_interval
+        )
+        for stream in self.worker.routes.streams(self.worker.keys):
+            entries += await self._lost(stream, live)
+        return entries
+
+
+def _ids(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Entry id -> times delivered, from XPENDING's extended form."""
+    return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
