@@ -89,9 +89,11 @@ class Resolved:
             if config.secrets
             else "no secret: entries are neither signed nor checked"
         )
+        namespace = origins["namespace"]
+        namespace = namespace if namespace == "default" else f"from {namespace}"
         return (
             f"{redact(config.url)} (from {origins['url']}), namespace "
-            f"{config.namespace!r} (from {origins['namespace']}), {signing}"
+            f"{config.namespace!r} ({namespace}), {signing}"
         )
 
 

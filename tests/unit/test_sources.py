@@ -198,7 +198,7 @@ def test_resolved_describe_names_sources_and_hides_the_password() -> None:
     assert unsigned is not None
     assert resolved.describe() == (
         "redis://u:***@h:6379/0 (from command line), namespace 'busignal' "
-        "(from default), secret from environment: only signed entries run"
+        "(default), secret from environment: only signed entries run"
     )
     assert unsigned.describe().endswith(
         "no secret: entries are neither signed nor checked"
