@@ -28,7 +28,7 @@ from busignal.keys import Keys
 from busignal.names import sender_name
 from busignal.partitions import Partitioning, announce, announce_async
 from busignal.sending import Send, Services, text
-from busignal.signing import Signer, parse_secrets
+from busignal.signing import Signer
 from busignal.transport import Transport
 from busignal.wire import RawPipeline, round_trip, xadd
 
@@ -108,14 +108,13 @@ class Bus:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
-        """The bus ``BUSIGNAL_URL`` (and ``BUSIGNAL_SECRET``) describe, if any."""
-        env = os.environ if environ is None else environ
-        url = env.get("BUSIGNAL_URL", "").strip()
-        if not url:
-            return None
-        secrets = parse_secrets(env.get("BUSIGNAL_SECRET", ""))
-        namespace = env.get("BUSIGNAL_NAMESPACE", "").strip() or "busignal"
-        return cls(url, namespace=namespace, secret=secrets or None)
+        """The bus ``BUSIGNAL_URL`` (``_NAMESPACE``, ``_SECRET``) describe, if any."""
+        from busignal.sources import resolve  # it builds on this module
+
+        resolved = resolve(None, None, os.environ if environ is None else environ)
+        return (
+            None if resolved is None else cls(resolved.config.url, **resolved.options())
+        )
 
     def __repr__(self) -> str:
         from busignal.transport import redact

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from busignal import tracing
 from busignal.bus import Bus
 from busignal.cli import main
 from busignal.signal import Signal
+from busignal.sources import Source
 from busignal.testing import drain
 from busignal.worker import Worker, WorkerConfig
 
@@ -184,6 +186,127 @@ def test_cli_worker_batch_below_one_exits_2(
 
     assert code == 2
     assert "batch" in capsys.readouterr().err
+
+
+# -- worker: where the bus options come from ------------------------------------------
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[Worker]:
+    """The workers main() would run; run() returns at once."""
+    workers: list[Worker] = []
+
+    def run(self: Worker) -> int:
+        workers.append(self)
+        return 0
+
+    monkeypatch.setattr(Worker, "run", run)
+    monkeypatch.delenv("BUSIGNAL_NAMESPACE", raising=False)
+    return workers
+
+
+@pytest.fixture
+def django_settings(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Make ``--django-settings`` give this Source, without setting Django up."""
+    from busignal.contrib.django import runtime
+
+    def given(**options: Any) -> None:
+        source = Source("Django settings", **options)
+        monkeypatch.setattr(runtime, "setup", lambda module: source)
+
+    return given
+
+
+def test_cli_worker_django_settings_url_with_namespace_flag(
+    tmp_path: Path,
+    memory_url: str,
+    started: list[Worker],
+    django_settings: Callable[..., None],
+) -> None:
+    module = _receiver_module(tmp_path, "cli.settings_url")
+    django_settings(url=memory_url, secrets=("s3cret",))
+
+    settings = ["--django-settings", "m"]
+    code = main(["worker", module, "--service", "svc", *settings, "--namespace", "n"])
+
+    assert code == 0
+    (config,) = [w.bus.config for w in started]
+    assert (config.url, config.namespace) == (memory_url, "n")
+    assert config.secrets == ("s3cret",)
+
+
+def test_cli_worker_url_flag_keeps_django_settings_secret(
+    tmp_path: Path,
+    memory_url: str,
+    started: list[Worker],
+    django_settings: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    module = _receiver_module(tmp_path, "cli.settings_secret")
+    django_settings(url="redis://elsewhere:6379/0", secrets=("s3cret",))
+
+    with caplog.at_level(logging.INFO, logger="busignal"):
+        settings = ["--django-settings", "m"]
+        code = main(
+            ["worker", module, "--service", "svc", *settings, "--url", memory_url]
+        )
+
+    assert code == 0
+    (worker,) = started
+    assert worker.bus.config.url == memory_url
+    assert worker.bus.signer is not None
+    assert "secret from Django settings: only signed entries run" in caplog.text
+
+
+def test_cli_worker_namespace_flag_keeps_environment_secret(
+    tmp_path: Path,
+    memory_url: str,
+    started: list[Worker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = _receiver_module(tmp_path, "cli.env_secret")
+    monkeypatch.setenv("BUSIGNAL_URL", memory_url)
+    monkeypatch.setenv("BUSIGNAL_SECRET", "s3cret")
+
+    assert main(["worker", module, "--service", "svc", "--namespace", "n"]) == 0
+
+    (config,) = [w.bus.config for w in started]
+    assert (config.namespace, config.secrets) == ("n", ("s3cret",))
+
+
+def test_cli_worker_django_settings_without_url_exits_2(
+    tmp_path: Path,
+    started: list[Worker],
+    django_settings: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    django_settings(namespace="shop")
+
+    code = main(["worker", "--service", "svc", "--django-settings", "m"])
+
+    assert code == 2
+    assert "BUSIGNAL['URL'] in the Django settings" in capsys.readouterr().err
+    assert started == []
+
+
+def test_cli_worker_secrets_differing_between_sources_exit_2(
+    tmp_path: Path,
+    memory_url: str,
+    started: list[Worker],
+    django_settings: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BUSIGNAL_SECRET", "other")
+    django_settings(url=memory_url, secrets=("s3cret",))
+
+    code = main(["worker", "--service", "svc", "--django-settings", "m"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "secret in the Django settings differs" in err
+    assert "s3cret" not in err
+    assert started == []
 
 
 # -- dead -----------------------------------------------------------------------------
