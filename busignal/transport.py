@@ -176,14 +176,24 @@ class Transport:
         )
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
+        # A unix socket has no TCP keepalive, and redis-py 8's
+        # UnixDomainSocketConnection refuses the option outright.
+        self._tcp = scheme != "unix"
 
     def _options(self, socket_timeout: float | None) -> dict[str, Any]:
-        return {
+        """The connection options of this URL's kind, for every client built here.
+
+        Only what the kind's connection class accepts: ``Redis.from_url``
+        hands every keyword to it, so one TCP-only option kills ``unix://``.
+        """
+        options: dict[str, Any] = {
             "socket_connect_timeout": self.connect_timeout,
             "socket_timeout": socket_timeout,
-            "socket_keepalive": True,
             "health_check_interval": 15,
         }
+        if self._tcp:
+            options["socket_keepalive"] = True
+        return options
 
     def sync_client(self, *, socket_timeout: float | None = -1.0) -> redis.Redis:
         """A new sync client (its own pool); ``socket_timeout=None`` blocks freely."""
