@@ -120,11 +120,28 @@ def misconfigured(url: str, exc: BaseException) -> ConfigurationError | None:
 
 
 def unavailable(url: str, exc: BaseException) -> BusUnavailable:
-    """Build the error for a Redis that cannot be reached (password redacted)."""
+    """Build the error for a Redis that cannot be reached (password redacted).
+
+    redis-py's own text ends in a period or not, depending on the failure;
+    it is put in parentheses without its end punctuation, so the message
+    reads as one sentence whatever it was.
+    """
+    reason = _reason(exc)
+    if isinstance(exc, redis.AuthenticationError):
+        return BusUnavailable(
+            f"Redis at {redact(url)} refused the login ({reason}); check the "
+            f"user and password in BUSIGNAL_URL (or configure(url=...))"
+        )
     return BusUnavailable(
-        f"cannot reach Redis at {redact(url)}: {exc}. Check that the server is "
-        f"running and that BUSIGNAL_URL (or configure(url=...)) points at it"
+        f"cannot reach Redis at {redact(url)} ({reason}); check that the server "
+        f"is running and that BUSIGNAL_URL (or configure(url=...)) points at it"
     )
+
+
+def _reason(exc: BaseException) -> str:
+    """``exc``'s text without trailing punctuation, or its class name if empty."""
+    text = str(exc).strip().rstrip(".!?;:, ").strip()
+    return text or type(exc).__name__
 
 
 def _memory_server(name: str) -> Any:

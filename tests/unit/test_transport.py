@@ -1,4 +1,4 @@
-"""Clients for every URL kind, built offline.
+"""Clients for every URL kind, and the words of a connection failure, offline.
 
 A client's pool builds its connections lazily; building one here from the
 pool's own class and options is what redis-py does on first use, without
@@ -14,7 +14,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from busignal.transport import Transport
+from busignal.transport import Transport, unavailable
 
 
 def _connection(client: Any) -> Any:
@@ -74,3 +74,43 @@ def test_transport_tcp_clients_keep_their_connections_alive(
 
     assert connection.socket_keepalive is True
     assert connection.socket_connect_timeout == 2.0
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        (
+            "Error 111 connecting to 127.0.0.1:1. Connection refused.",
+            "Error 111 connecting to 127.0.0.1:1. Connection refused",
+        ),
+        (
+            "Error 111 connecting to 127.0.0.1:1. Connection refused",
+            "Error 111 connecting to 127.0.0.1:1. Connection refused",
+        ),
+        ("Connection closed by server!", "Connection closed by server"),
+        ("Timeout reading from socket;  ", "Timeout reading from socket"),
+        ("", "ConnectionError"),
+    ],
+)
+def test_unavailable_message_is_one_clean_sentence(reason: str, shown: str) -> None:
+    error = unavailable("redis://u:pw@127.0.0.1:1/0", redis.ConnectionError(reason))
+
+    assert str(error) == (
+        f"cannot reach Redis at redis://u:***@127.0.0.1:1/0 ({shown}); check that "
+        f"the server is running and that BUSIGNAL_URL (or configure(url=...)) "
+        f"points at it"
+    )
+
+
+def test_unavailable_names_the_credentials_for_a_refused_login() -> None:
+    refused = redis.AuthenticationError(
+        "invalid username-password pair or user is disabled."
+    )
+
+    text = str(unavailable("redis://alice:secret@127.0.0.1:1/0", refused))
+
+    assert text == (
+        "Redis at redis://alice:***@127.0.0.1:1/0 refused the login (invalid "
+        "username-password pair or user is disabled); check the user and "
+        "password in BUSIGNAL_URL (or configure(url=...))"
+    )
