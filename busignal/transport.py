@@ -147,9 +147,9 @@ def _reason(exc: BaseException) -> str:
 def _memory_server(name: str) -> Any:
     try:
         import fakeredis
-    except ImportError as exc:  # pragma: no cover - depends on the install
+    except ImportError as exc:
         raise ConfigurationError(
-            "memory:// needs fakeredis; install it with 'pip install busignal[memory]'"
+            "memory:// needs fakeredis; install it with pip install 'busignal[memory]'"
         ) from exc
     with _memory_lock:
         server = _memory_servers.get(name)
@@ -216,10 +216,10 @@ class Transport:
         """A new sync client (its own pool); ``socket_timeout=None`` blocks freely."""
         timeout = self.socket_timeout if socket_timeout == -1.0 else socket_timeout
         if self.is_memory:
+            server = _memory_server(urlsplit(self.url).netloc or "default")
             import fakeredis
 
-            name = urlsplit(self.url).netloc or "default"
-            client: redis.Redis = fakeredis.FakeRedis(server=_memory_server(name))
+            client: redis.Redis = fakeredis.FakeRedis(server=server)
             return client
         if self.is_cluster:
             return self._sync_cluster(timeout)
@@ -247,12 +247,10 @@ class Transport:
         """A new asyncio client (its own pool), for ``asend`` and the worker."""
         timeout = self.socket_timeout if socket_timeout == -1.0 else socket_timeout
         if self.is_memory:
+            server = _memory_server(urlsplit(self.url).netloc or "default")
             import fakeredis
 
-            name = urlsplit(self.url).netloc or "default"
-            aclient: redis.asyncio.Redis = fakeredis.FakeAsyncRedis(
-                server=_memory_server(name)
-            )
+            aclient: redis.asyncio.Redis = fakeredis.FakeAsyncRedis(server=server)
             return aclient
         from redis.asyncio.retry import Retry as AsyncRetry
 

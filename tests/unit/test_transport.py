@@ -7,14 +7,22 @@ touching a socket.
 
 from __future__ import annotations
 
+import re
+import sys
+import tomllib
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
 
+from busignal.errors import ConfigurationError
 from busignal.transport import Transport, unavailable
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def _connection(client: Any) -> Any:
@@ -114,3 +122,17 @@ def test_unavailable_names_the_credentials_for_a_refused_login() -> None:
         "username-password pair or user is disabled); check the user and "
         "password in BUSIGNAL_URL (or configure(url=...))"
     )
+
+
+def test_memory_url_without_fakeredis_names_an_extra_that_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "fakeredis", None)  # as if not installed
+
+    with pytest.raises(ConfigurationError) as raised:
+        Transport(f"memory://{uuid.uuid4().hex}").sync_client()
+
+    found = re.search(r"pip install '?busignal\[(\w+)\]'?", str(raised.value))
+    assert found is not None, str(raised.value)
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    assert any(dep.startswith("fakeredis") for dep in extras[found.group(1)])
