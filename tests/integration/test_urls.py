@@ -156,3 +156,26 @@ def test_url_closed_port_error_is_one_sentence() -> None:
         rf"points at it",
         str(raised.value),
     ), str(raised.value)
+
+
+@pytest.mark.parametrize("redis_server", ["acl"], indirect=True)
+def test_url_worker_with_wrong_password_exits_and_says_why(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    url = f"redis://alice:not-{PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    worker = WorkerProcess("billing", ("billing",), url, tmp_path / "worker.log")
+
+    worker.start()
+    try:
+        code = worker.wait(timeout=15)
+    finally:
+        worker.stop()
+
+    assert code == 1
+    last = worker.output().strip().splitlines()[-1]
+    assert last == (
+        f"busignal: Redis at redis://alice:***@127.0.0.1:{redis_server.port}/0 "
+        f"refused the login (invalid username-password pair or user is disabled); "
+        f"check the user and password in BUSIGNAL_URL (or configure(url=...))"
+    )
+    assert PASSWORD not in worker.output()
