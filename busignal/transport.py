@@ -41,6 +41,7 @@ __all__ = [
     "cluster_nodes",
     "misconfigured",
     "redact",
+    "refused_login",
     "unavailable",
 ]
 
@@ -127,7 +128,7 @@ def unavailable(url: str, exc: BaseException) -> BusUnavailable:
     reads as one sentence whatever it was.
     """
     reason = _reason(exc)
-    if isinstance(exc, redis.AuthenticationError):
+    if refused_login(exc):
         return BusUnavailable(
             f"Redis at {redact(url)} refused the login ({reason}); check the "
             f"user and password in BUSIGNAL_URL (or configure(url=...))"
@@ -136,6 +137,22 @@ def unavailable(url: str, exc: BaseException) -> BusUnavailable:
         f"cannot reach Redis at {redact(url)} ({reason}); check that the server "
         f"is running and that BUSIGNAL_URL (or configure(url=...)) points at it"
     )
+
+
+def refused_login(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised from, Redis refusing the user or password.
+
+    redis-py's asyncio ``unix://`` connection re-raises the login failure as
+    a plain ``ConnectionError`` caused by it, so the causes are looked at too.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):  # a short chain; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, redis.AuthenticationError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _reason(exc: BaseException) -> str:

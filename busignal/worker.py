@@ -44,7 +44,7 @@ from busignal.reading import Group, Reads, slot_groups
 from busignal.routes import Match, Route, Routes
 from busignal.running import Runner
 from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle_all
-from busignal.transport import CONNECTION_ERRORS
+from busignal.transport import CONNECTION_ERRORS, refused_login
 
 __all__ = ["Worker", "WorkerConfig"]
 
@@ -273,7 +273,7 @@ class Worker:
                 await action()
                 return
             except CONNECTION_ERRORS as exc:
-                if isinstance(exc, redis.AuthenticationError):
+                if refused_login(exc):
                     raise
                 if self.stopping and delay > 2:
                     raise

@@ -1,9 +1,10 @@
 """Every URL kind end to end: a unix socket and an ACL login, real worker and all.
 
-Each test runs once on a redis-server reached over ``unix://`` and once on
-one whose only user is ``alice`` (the default user is off), reached as
-``redis://alice:PASSWORD@host:port/0``; the senders and the ``busignal
-worker`` and ``busignal inspect`` subprocesses all use that URL.
+Each test runs on a redis-server reached over ``unix://``, on one whose only
+user is ``alice`` (the default user is off), reached as
+``redis://alice:PASSWORD@host:port/0``, and on one with both; the senders
+and the ``busignal worker`` and ``busignal inspect`` subprocesses all use
+that URL.
 """
 
 from __future__ import annotations
@@ -38,14 +39,21 @@ ACL = (
 )  # fmt: skip
 
 
-@pytest.fixture(params=["unix", "acl"])
+@pytest.fixture(params=["unix", "acl", "unix+acl"])
 def redis_server(
     request: pytest.FixtureRequest, redis_factory: Callable[..., RedisServer]
 ) -> RedisServer:
-    """This test's server: over a unix socket, or behind an ACL login."""
-    if request.param == "unix":
-        return redis_factory(unix_socket=True)
-    return redis_factory(*ACL, username="alice", password=PASSWORD)
+    """This test's server: over a unix socket, behind an ACL login, or both."""
+    unix = request.param.startswith("unix")
+    if request.param.endswith("acl"):
+        return redis_factory(
+            *ACL, unix_socket=unix, username="alice", password=PASSWORD
+        )
+    return redis_factory(unix_socket=unix)
+
+
+def _wrong_password(server: RedisServer) -> str:
+    return server.url.replace(f":{PASSWORD}@", f":not-{PASSWORD}@")
 
 
 def _billing(results: list[tuple[object, object]]) -> dict[str, object]:
@@ -126,20 +134,26 @@ def test_url_worker_log_and_inspect_show_no_password(
     assert PASSWORD not in worker.output()
 
 
-@pytest.mark.parametrize("redis_server", ["acl"], indirect=True)
+@pytest.mark.parametrize("redis_server", ["acl", "unix+acl"], indirect=True)
 def test_url_wrong_password_raises_bus_unavailable_without_it(
     redis_server: RedisServer,
 ) -> None:
-    wrong = Bus(f"redis://alice:not-{PASSWORD}@127.0.0.1:{redis_server.port}/0")
+    url = _wrong_password(redis_server)
+    wrong = order_paid.using(bus=Bus(url))
+    sends: list[Callable[[], object]] = [
+        lambda: wrong.send(None, amount=1),
+        lambda: wrong.publish(None, amount=1),
+        lambda: asyncio.run(wrong.asend(None, amount=1)),
+    ]
 
-    for send in (order_paid.using(bus=wrong).send, order_paid.using(bus=wrong).publish):
+    for send in sends:
         with pytest.raises(BusUnavailable) as raised:
-            send(None, amount=1)
-        text = str(raised.value)
-        assert "refused the login" in text
-        assert "check the user and password" in text
-        assert PASSWORD not in text
-        assert "alice:***@" in text
+            send()
+        assert str(raised.value) == (
+            f"Redis at {redact(url)} refused the login (invalid username-password "
+            f"pair or user is disabled); check the user and password in "
+            f"BUSIGNAL_URL (or configure(url=...))"
+        )
 
 
 def test_url_closed_port_error_is_one_sentence() -> None:
@@ -158,11 +172,11 @@ def test_url_closed_port_error_is_one_sentence() -> None:
     ), str(raised.value)
 
 
-@pytest.mark.parametrize("redis_server", ["acl"], indirect=True)
+@pytest.mark.parametrize("redis_server", ["acl", "unix+acl"], indirect=True)
 def test_url_worker_with_wrong_password_exits_and_says_why(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    url = f"redis://alice:not-{PASSWORD}@127.0.0.1:{redis_server.port}/0"
+    url = _wrong_password(redis_server)
     worker = WorkerProcess("billing", ("billing",), url, tmp_path / "worker.log")
 
     worker.start()
@@ -172,10 +186,9 @@ def test_url_worker_with_wrong_password_exits_and_says_why(
         worker.stop()
 
     assert code == 1
-    last = worker.output().strip().splitlines()[-1]
-    assert last == (
-        f"busignal: Redis at redis://alice:***@127.0.0.1:{redis_server.port}/0 "
-        f"refused the login (invalid username-password pair or user is disabled); "
-        f"check the user and password in BUSIGNAL_URL (or configure(url=...))"
+    assert worker.output().strip().splitlines()[-1] == (
+        f"busignal: Redis at {redact(url)} refused the login (invalid "
+        f"username-password pair or user is disabled); check the user and "
+        f"password in BUSIGNAL_URL (or configure(url=...))"
     )
     assert PASSWORD not in worker.output()

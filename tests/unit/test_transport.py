@@ -136,3 +136,15 @@ def test_memory_url_without_fakeredis_names_an_extra_that_exists(
     assert found is not None, str(raised.value)
     extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
     assert any(dep.startswith("fakeredis") for dep in extras[found.group(1)])
+
+
+def test_unavailable_sees_a_refused_login_behind_a_connection_error() -> None:
+    # redis-py's asyncio unix:// connection wraps the login failure this way.
+    wrapped = redis.ConnectionError("invalid username-password pair.")
+    wrapped.__cause__ = redis.AuthenticationError("invalid username-password pair.")
+
+    text = str(unavailable("unix://alice:secret@/run/redis.sock", wrapped))
+
+    assert text.startswith(
+        "Redis at unix://alice:***@/run/redis.sock refused the login"
+    )
