@@ -148,3 +148,19 @@ def test_unavailable_sees_a_refused_login_behind_a_connection_error() -> None:
     assert text.startswith(
         "Redis at unix://alice:***@/run/redis.sock refused the login"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "cluster"),
+    [("redis+cluster://127.0.0.1:7000,127.0.0.1:7001/0", False),
+     ("redis://127.0.0.1:7000/0", True)],
+)  # fmt: skip
+def test_transport_async_cluster_nodes_build_their_connections(
+    url: str, cluster: bool
+) -> None:
+    client: Any = Transport(url, cluster=cluster).async_client()
+
+    for node in client.nodes_manager.startup_nodes.values():
+        connection = node.connection_class(**node.connection_kwargs)
+        assert connection.socket_keepalive is True
+        assert connection.socket_connect_timeout == 2.0
