@@ -44,7 +44,7 @@ from busignal.reading import Group, Reads, slot_groups
 from busignal.routes import Match, Route, Routes
 from busignal.running import Runner
 from busignal.settle import FIELD_SERVICE, Batch, dead_letter, settle_all
-from busignal.transport import CONNECTION_ERRORS
+from busignal.transport import CONNECTION_ERRORS, refused_login
 
 __all__ = ["Worker", "WorkerConfig"]
 
@@ -262,13 +262,19 @@ class Worker:
         await asyncio.sleep(delay)
 
     async def _with_backoff(self, action: Any) -> None:
-        """Run ``action`` until it gets through, with jittered backoff."""
+        """Run ``action`` until it gets through, with jittered backoff.
+
+        A refused login is raised at once: retrying a wrong password only
+        fills the log, and the CLI turns it into one line saying what to fix.
+        """
         delay = 0.1
         while True:
             try:
                 await action()
                 return
             except CONNECTION_ERRORS as exc:
+                if refused_login(exc):
+                    raise
                 if self.stopping and delay > 2:
                     raise
                 logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
