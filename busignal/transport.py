@@ -164,9 +164,11 @@ def _reason(exc: BaseException) -> str:
 def _memory_server(name: str) -> Any:
     try:
         import fakeredis
+        import lupa  # noqa: F401 - a send is a Lua script, which fakeredis runs in it
     except ImportError as exc:
         raise ConfigurationError(
-            "memory:// needs fakeredis; install it with pip install 'busignal[memory]'"
+            "memory:// needs fakeredis with Lua (lupa); install it with "
+            "pip install 'busignal[memory]'"
         ) from exc
     with _memory_lock:
         server = _memory_servers.get(name)

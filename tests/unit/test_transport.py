@@ -124,10 +124,11 @@ def test_unavailable_names_the_credentials_for_a_refused_login() -> None:
     )
 
 
+@pytest.mark.parametrize("missing", ["fakeredis", "lupa"])
 def test_memory_url_without_fakeredis_names_an_extra_that_exists(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, "fakeredis", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
 
     with pytest.raises(ConfigurationError) as raised:
         Transport(f"memory://{uuid.uuid4().hex}").sync_client()
@@ -135,7 +136,7 @@ def test_memory_url_without_fakeredis_names_an_extra_that_exists(
     found = re.search(r"pip install '?busignal\[(\w+)\]'?", str(raised.value))
     assert found is not None, str(raised.value)
     extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
-    assert any(dep.startswith("fakeredis") for dep in extras[found.group(1)])
+    assert any(dep.startswith("fakeredis[lua]") for dep in extras[found.group(1)])
 
 
 def test_unavailable_sees_a_refused_login_behind_a_connection_error() -> None:
