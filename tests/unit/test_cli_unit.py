@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -328,3 +329,16 @@ def test_cli_dead_replay_of_an_unknown_id_exits_1_and_replays_nothing(
     assert "'1-1'" in capsys.readouterr().err
     assert [d.id for d in dead.list_dead(bus, name)] == dead_letters
     assert bus.client.xlen(bus.keys.events(name)) == 3
+
+
+# -- version --------------------------------------------------------------------------
+
+
+def test_cli_version_prints_the_installed_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"busignal {metadata.version('busignal')}\n"
