@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from busignal import Signal
 from busignal.bus import Bus
 
 from .servers import APPS, RedisServer, WorkerProcess, free_port, wait_for
@@ -21,8 +22,10 @@ sys.path.insert(0, str(APPS))
 from signals_shared import order_paid  # noqa: E402
 
 
-def _inspect(*args: str) -> subprocess.CompletedProcess[str]:
+def _inspect(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    """``busignal inspect ARGS``, its stdout a pipe, on an 80-column "terminal"."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUSIGNAL_")}
+    env["COLUMNS"] = str(columns)
     return subprocess.run(
         [sys.executable, "-m", "busignal", "inspect", *args],
         env=env,
@@ -79,6 +82,21 @@ def test_inspect_prints_readable_tables(traffic: RedisServer) -> None:
     assert "live workers (1)" in result.stdout
     line = next(x for x in result.stdout.splitlines() if x.startswith("order_paid"))
     assert line.split()[:4] == ["order_paid", "2", "1", "billing"]
+
+
+def test_inspect_through_a_pipe_keeps_long_signal_names_whole(
+    bus: Bus, redis_server: RedisServer
+) -> None:
+    name = "orders.fulfilment.warehouse_pick_list_generated_for_region_eu"
+    assert len(name) >= 60
+    Signal(name).using(bus=bus).publish(None, order=1)
+
+    result = _inspect("--url", redis_server.url)
+
+    assert result.returncode == 0, result.stderr
+    [line] = [x for x in result.stdout.splitlines() if name in x]
+    assert line.split()[:3] == [name, "1", "0"]
+    assert "┃" not in result.stdout  # plain text, not a rich table
 
 
 def test_inspect_of_an_empty_namespace_exits_zero(redis_server: RedisServer) -> None:
