@@ -261,6 +261,9 @@ def _purge_ids(bus: Bus, signal: str, letters: list[DeadLetter]) -> int:
 
 def _list(args: argparse.Namespace, bus: Bus) -> int:
     letters = list_dead(bus, args.signal)
+    # PARTITION:ID as soon as any partition but 0 has letters: a plain ID
+    # could then name letters of several partitions
+    partitioned = any(d.partition for d in letters)
     if args.id:
         letters = _select(args.signal, letters, args.id)
     if args.json:
@@ -272,9 +275,6 @@ def _list(args: argparse.Namespace, bus: Bus) -> int:
             f"no dead letters for {args.signal!r} in namespace {namespace!r}",
             file=sys.stderr,
         )
-    # PARTITION:ID as soon as any partition but 0 has letters: a plain ID
-    # could then name letters of several partitions
-    partitioned = any(d.partition for d in letters)
     for d in [] if args.json else letters:
         where = d.ref if partitioned else d.id
         print(f"{where}  service={d.service}  attempts={d.attempts}  {d.reason}")
