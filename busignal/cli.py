@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib import metadata
 
 from busignal.bus import Bus
 from busignal.errors import BusignalError, BusUnavailable
@@ -101,11 +102,20 @@ def _worker(args: argparse.Namespace) -> int:
     return worker.run()
 
 
+def _version() -> str:
+    """The installed distribution's version (what pip and bug reports name)."""
+    try:
+        return metadata.version("busignal")
+    except metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="busignal", description="Distributed Django signals over Redis streams."
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
+    parser.add_argument("--version", action="version", version=f"busignal {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the receivers of a service")
