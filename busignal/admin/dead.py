@@ -30,6 +30,7 @@ from busignal.bus.partitions import partition_counts
 __all__ = [
     "AmbiguousId",
     "DeadLetter",
+    "UnknownId",
     "add_commands",
     "dead_partitions",
     "list_dead",
@@ -43,6 +44,19 @@ _DEAD_SUFFIX = ":dead"
 
 class AmbiguousId(ValueError):
     """A plain dead-letter id found in more than one partition."""
+
+
+class UnknownId(LookupError):
+    """Dead-letter ids that name no letter of the signal (``ids`` lists them)."""
+
+    def __init__(self, signal: str, ids: list[str]) -> None:
+        self.signal, self.ids = signal, ids
+        shown = ", ".join(repr(i) for i in ids)
+        letters = "dead letter with id" if len(ids) == 1 else "dead letters with ids"
+        super().__init__(
+            f"{signal!r} has no {letters} {shown}; "
+            f"see its ids with 'busignal dead list {signal}'"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,17 +156,22 @@ def list_dead(bus: Bus, signal: str, *, count: int | None = None) -> list[DeadLe
     return letters if count is None else letters[:count]
 
 
-def _select(letters: list[DeadLetter], ids: Iterable[str]) -> list[DeadLetter]:
+def _select(
+    signal: str, letters: list[DeadLetter], ids: Iterable[str]
+) -> list[DeadLetter]:
     """The letters ``ids`` name: ``PARTITION:ID`` or a plain ID of any partition.
 
-    A plain ID found in several partitions raises :class:`AmbiguousId`
-    (nothing is replayed); ids that match no letter are ignored.
+    Every id must name a letter (else :class:`UnknownId`, listing those that
+    do not) and a plain ID must be in one partition only (else
+    :class:`AmbiguousId`): a caller acts on all the letters asked for, or on
+    none.
     """
     by_ref = {d.ref: d for d in letters}
     by_id: dict[str, list[DeadLetter]] = {}
     for letter in letters:
         by_id.setdefault(letter.id, []).append(letter)
     chosen: dict[str, DeadLetter] = {}
+    unknown: list[str] = []
     for wanted in ids:
         wanted = wanted.strip()
         if ":" in wanted:
@@ -167,8 +186,12 @@ def _select(letters: list[DeadLetter], ids: Iterable[str]) -> list[DeadLetter]:
                 f"dead letter {wanted!r} is in {len(matches)} partitions ({refs}): "
                 "name it as PARTITION:ID"
             )
+        if not matches:
+            unknown.append(wanted)
         for letter in matches:
             chosen[letter.ref] = letter
+    if unknown:
+        raise UnknownId(signal, unknown)
     return [d for d in letters if d.ref in chosen]
 
 
@@ -177,13 +200,14 @@ def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
 
     Each goes back to its own partition's events stream. ``ids`` are
     ``PARTITION:ID`` or plain IDs (searched in every partition; one found
-    in several raises :class:`AmbiguousId` before anything is replayed).
+    in several raises :class:`AmbiguousId`, one found nowhere
+    :class:`UnknownId`, before anything is replayed).
     Returns the new events-stream entry ids. The entry and its removal
     happen in one MULTI (one slot), so a crash cannot both keep and replay it.
     """
     letters = list_dead(bus, signal)
     if ids is not None:
-        letters = _select(letters, ids)
+        letters = _select(signal, letters, ids)
     new_ids: list[str] = []
     with bus.transport.errors():
         for letter in letters:
@@ -198,8 +222,15 @@ def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     return new_ids
 
 
-def purge(bus: Bus, signal: str) -> int:
-    """Delete the dead letters of every partition; returns how many there were."""
+def purge(bus: Bus, signal: str, ids: list[str] | None = None) -> int:
+    """Delete dead letters (all, or those ids); returns how many went.
+
+    ``ids`` are as for :func:`replay`: every one must name a letter, or
+    :class:`UnknownId` (or :class:`AmbiguousId`) is raised and nothing is
+    deleted. Without ``ids``, every partition's dead stream is deleted.
+    """
+    if ids is not None:
+        return _purge_ids(bus, signal, _select(signal, list_dead(bus, signal), ids))
     total = 0
     with bus.transport.errors():
         for partition in dead_partitions(bus, signal):
@@ -212,45 +243,114 @@ def purge(bus: Bus, signal: str) -> int:
     return total
 
 
-def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
-    bus = make_bus(args.url, args.namespace)
-    if args.action == "list":
-        letters = list_dead(bus, args.signal)
-        if args.json:
-            print(json.dumps([d.as_dict() for d in letters], indent=2))
-        for d in [] if args.json else letters:
-            where = f"{d.partition}:{d.id}" if d.partition else d.id
-            print(f"{where}  service={d.service}  attempts={d.attempts}  {d.reason}")
-        return 0
-    if args.action == "replay":
-        if not args.all and not args.id:
-            print("busignal: dead replay needs --id ID (repeatable) or --all")
-            return 2
-        try:
-            new = replay(bus, args.signal, None if args.all else args.id)
-        except AmbiguousId as exc:
-            print(f"busignal: {exc}", file=sys.stderr)
-            return 2
-        print(f"replayed {len(new)} dead letter(s) of {args.signal!r}")
-        return 0
-    print(f"purged {purge(bus, args.signal)} dead letter(s) of {args.signal!r}")
+def _purge_ids(bus: Bus, signal: str, letters: list[DeadLetter]) -> int:
+    """XDEL the letters, one command per partition (each its own key and slot).
+
+    Counts what XDEL removed: a letter replayed meanwhile is not counted.
+    """
+    by_partition: dict[int, list[str]] = {}
+    for letter in letters:
+        by_partition.setdefault(letter.partition, []).append(letter.id)
+    total = 0
+    with bus.transport.errors():
+        for partition, entry_ids in by_partition.items():
+            key = bus.keys.dead(signal, partition)
+            total += int(bus.client.xdel(key, *entry_ids))
+    return total
+
+
+def _list(args: argparse.Namespace, bus: Bus) -> int:
+    letters = list_dead(bus, args.signal)
+    # PARTITION:ID as soon as any partition but 0 has letters: a plain ID
+    # could then name letters of several partitions
+    partitioned = any(d.partition for d in letters)
+    if args.id:
+        letters = _select(args.signal, letters, args.id)
+    if args.json:
+        print(json.dumps([d.as_dict() for d in letters], indent=2))
+    elif not letters:
+        # on stderr, so that a pipe counting the letters reads none
+        namespace = bus.config.namespace
+        print(
+            f"no dead letters for {args.signal!r} in namespace {namespace!r}",
+            file=sys.stderr,
+        )
+    for d in [] if args.json else letters:
+        where = d.ref if partitioned else d.id
+        print(f"{where}  service={d.service}  attempts={d.attempts}  {d.reason}")
     return 0
 
 
+def _replay(args: argparse.Namespace, bus: Bus) -> int:
+    new = replay(bus, args.signal, None if args.all else args.id)
+    print(f"replayed {len(new)} dead letter(s) of {args.signal!r}")
+    return 0
+
+
+def _purge(args: argparse.Namespace, bus: Bus) -> int:
+    count = purge(bus, args.signal, None if args.all else args.id)
+    print(f"purged {count} dead letter(s) of {args.signal!r}")
+    return 0
+
+
+def _run(
+    args: argparse.Namespace,
+    make_bus: Callable[..., Bus],
+    action: Callable[[argparse.Namespace, Bus], int],
+) -> int:
+    bus = make_bus(args.url, args.namespace)
+    try:
+        return action(args, bus)
+    except AmbiguousId as exc:
+        print(f"busignal: {exc}", file=sys.stderr)
+        return 2
+    except UnknownId as exc:
+        done = {"replay": "; nothing was replayed", "purge": "; nothing was purged"}
+        print(f"busignal: {exc}{done.get(args.action, '')}", file=sys.stderr)
+        return 1
+    finally:
+        bus.close()
+
+
+_ID_HELP = "a plain ID is looked up in every partition"
+
+
 def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
-    """Add ``busignal dead list|replay|purge SIGNAL`` to the CLI."""
-    dead = commands.add_parser("dead", help="list, replay or purge dead letters")
-    dead.add_argument("action", choices=("list", "replay", "purge"))
-    dead.add_argument("signal", help="signal name")
-    dead.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
-    dead.add_argument("--namespace", help="key namespace (default: busignal)")
-    dead.add_argument(
-        "--id",
-        action="append",
-        metavar="[PARTITION:]ID",
-        help="replay this entry (repeatable); a plain ID is looked up in "
-        "every partition",
+    """Add ``busignal dead list|replay|purge SIGNAL`` to the CLI.
+
+    ``replay`` and ``purge`` need ``--id`` (repeatable) or ``--all``:
+    which letters go is never left to a default.
+    """
+    dead = commands.add_parser(
+        "dead",
+        help="list, replay or purge dead letters",
+        description="Dead letters: events that failed past --max-deliveries, "
+        "or that a worker could not read. Exit codes: 0 done; 1 an --id names "
+        "no letter (nothing is changed) or Redis is unreachable; 2 bad usage.",
     )
-    dead.add_argument("--all", action="store_true", help="replay every dead letter")
-    dead.add_argument("--json", action="store_true", help="list as JSON")
-    dead.set_defaults(run=lambda args: _run(args, make_bus))
+    actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
+    helps = {
+        "list": ("list the dead letters", "show only this letter"),
+        "replay": ("send dead letters to their service again", "replay this letter"),
+        "purge": ("delete dead letters", "delete this letter"),
+    }
+    for name, run in (("list", _list), ("replay", _replay), ("purge", _purge)):
+        summary, id_help = helps[name]
+        action = actions.add_parser(name, help=summary, description=summary + ".")
+        action.add_argument("signal", help="signal name")
+        action.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
+        action.add_argument("--namespace", help="key namespace (default: busignal)")
+        which = action.add_mutually_exclusive_group(required=name != "list")
+        which.add_argument(
+            "--id",
+            action="append",
+            metavar="[PARTITION:]ID",
+            help=f"{id_help} (repeatable); {_ID_HELP}",
+        )
+        if name == "list":
+            action.add_argument("--json", action="store_true", help="list as JSON")
+        else:
+            which.add_argument(
+                "--all", action="store_true", help=f"{name} every dead letter"
+            )
+        action.set_defaults(run=lambda args, run=run: _run(args, make_bus, run))

@@ -3,8 +3,10 @@
 Signals are found by SCANning the namespace's events streams; their
 services are the streams' consumer groups (XINFO GROUPS: consumers,
 pending, lag, last delivered id); dead letters are the XLEN of each
-stream's dead stream; live workers come from the workers hash, with the age
-of their last heartbeat. (Named ``inspection`` so as not to shadow the
+stream's dead stream; workers come from the workers hash, with the age of
+their last heartbeat: live ones, and apart from them the lost ones, whose
+heartbeat lapsed (``busignal.worker.heartbeat``) until a live worker deletes their
+record. (Named ``inspection`` so as not to shadow the
 standard library's ``inspect``.)
 
 A partitioned signal has one events stream per partition; it is reported
@@ -22,12 +24,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import msgpack
-
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.cli.console import Console
 from busignal.transport.clients import redact
+from busignal.worker import heartbeat
 
 __all__ = [
     "PartitionInfo",
@@ -87,7 +88,7 @@ class WorkerInfo:
     host: str
     pid: int
     age: float  # seconds since its last heartbeat
-    uptime: float
+    uptime: float  # a lost worker's: up to its last heartbeat
     handled: int
     streams: tuple[str, ...]
 
@@ -99,7 +100,8 @@ class Report:
     url: str  # password redacted
     namespace: str
     signals: tuple[SignalInfo, ...]
-    workers: tuple[WorkerInfo, ...]
+    workers: tuple[WorkerInfo, ...]  # live: a heartbeat within the lapse
+    lost: tuple[WorkerInfo, ...] = ()  # lapsed, not yet deleted
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,27 +192,38 @@ def _signals(bus: Bus) -> list[SignalInfo]:
     return signals
 
 
-def _workers(bus: Bus, now: float) -> list[WorkerInfo]:
+def _workers(bus: Bus, now: float) -> tuple[list[WorkerInfo], list[WorkerInfo]]:
+    """The live workers and the lost ones, each by service and name."""
     raw: Any = bus.client.hgetall(bus.keys.workers)
-    workers = []
-    for name, packed in raw.items():
+    beats, _ = heartbeat.read(raw)  # a record this version cannot read: not ours
+    live: list[WorkerInfo] = []
+    lost: list[WorkerInfo] = []
+    for beat in beats:
         try:
-            status = msgpack.unpackb(packed)
-            workers.append(
-                WorkerInfo(
-                    name=_text(name),
-                    service=str(status["service"]),
-                    host=str(status.get("host", "")),
-                    pid=int(status.get("pid", 0)),
-                    age=max(0.0, now - float(status["seen"])),
-                    uptime=max(0.0, now - float(status.get("started", now))),
-                    handled=int(status.get("handled", 0)),
-                    streams=tuple(str(s) for s in status.get("streams", ())),
-                )
-            )
+            info = _worker(beat, now)
         except Exception:
-            continue  # a status this version cannot read: not a worker we know
-    return sorted(workers, key=lambda w: (w.service, w.name))
+            continue
+        (live if beat.is_live(now) else lost).append(info)
+    return sorted(live, key=_by_name), sorted(lost, key=_by_name)
+
+
+def _worker(beat: heartbeat.Heartbeat, now: float) -> WorkerInfo:
+    status = beat.status
+    up_to = now if beat.is_live(now) else beat.seen
+    return WorkerInfo(
+        name=beat.name,
+        service=str(status["service"]),
+        host=str(status.get("host", "")),
+        pid=int(status.get("pid", 0)),
+        age=beat.age(now),
+        uptime=max(0.0, up_to - float(status.get("started", up_to))),
+        handled=int(status.get("handled", 0)),
+        streams=tuple(str(s) for s in status.get("streams", ())),
+    )
+
+
+def _by_name(worker: WorkerInfo) -> tuple[str, str]:
+    return worker.service, worker.name
 
 
 def inspect_bus(bus: Bus) -> Report:
@@ -218,12 +231,13 @@ def inspect_bus(bus: Bus) -> Report:
     with bus.transport.errors():
         now = time.time()
         signals = _signals(bus)
-        workers = _workers(bus, now)
+        live, lost = _workers(bus, now)
     return Report(
         url=redact(bus.config.url),
         namespace=bus.config.namespace,
         signals=tuple(signals),
-        workers=tuple(workers),
+        workers=tuple(live),
+        lost=tuple(lost),
     )
 
 
@@ -273,10 +287,31 @@ def print_report(report: Report, console: Console) -> None:
             for w in report.workers
         ],
     )
+    if report.lost:
+        console.table(
+            f"lost workers ({len(report.lost)}), no heartbeat for "
+            f"{heartbeat.LAPSE_INTERVALS} intervals "
+            f"(deleted after {heartbeat.FORGET_AFTER / 60:.0f} min)",
+            ["worker", "service", "host", "pid", "last heartbeat", "was up", "handled"],
+            [
+                [w.name, w.service, w.host, w.pid, f"{_duration(w.age)} ago", *_up(w)]
+                for w in report.lost
+            ],
+        )
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m07s``, ``2h05m``: readable at a glance."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def _up(worker: WorkerInfo) -> tuple[str, int]:
-    return f"{worker.uptime:.0f}s", worker.handled
+    return _duration(worker.uptime), worker.handled
 
 
 def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
@@ -295,7 +330,7 @@ def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
 def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
     """Add ``busignal inspect`` to the CLI."""
     inspect = commands.add_parser(
-        "inspect", help="signals, services, live workers and dead letters"
+        "inspect", help="signals, services, live and lost workers, dead letters"
     )
     inspect.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
     inspect.add_argument("--namespace", help="key namespace (default: busignal)")

@@ -31,7 +31,7 @@ from busignal.transport.raw import RawPipeline, round_trip, xadd
 from busignal.wire import envelope
 from busignal.wire.envelope import Mode
 from busignal.wire.keys import Keys
-from busignal.wire.signing import Signer, parse_secrets
+from busignal.wire.signing import Signer
 
 __all__ = ["Bus", "BusConfig", "configure", "get_bus"]
 
@@ -109,14 +109,13 @@ class Bus:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
-        """The bus ``BUSIGNAL_URL`` (and ``BUSIGNAL_SECRET``) describe, if any."""
-        env = os.environ if environ is None else environ
-        url = env.get("BUSIGNAL_URL", "").strip()
-        if not url:
-            return None
-        secrets = parse_secrets(env.get("BUSIGNAL_SECRET", ""))
-        namespace = env.get("BUSIGNAL_NAMESPACE", "").strip() or "busignal"
-        return cls(url, namespace=namespace, secret=secrets or None)
+        """The bus ``BUSIGNAL_URL`` (``_NAMESPACE``, ``_SECRET``) describe, if any."""
+        from busignal.bus.sources import resolve  # it builds on this module
+
+        resolved = resolve(None, None, os.environ if environ is None else environ)
+        return (
+            None if resolved is None else cls(resolved.config.url, **resolved.options())
+        )
 
     def __repr__(self) -> str:
         from busignal.transport.clients import redact

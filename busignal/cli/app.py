@@ -13,10 +13,11 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib import metadata
 
 from busignal.bus.bus import Bus
+from busignal.bus.sources import Resolved, Source, resolve
 from busignal.errors import BusignalError, BusUnavailable
-from busignal.transport.clients import redact
 
 __all__ = ["main"]
 
@@ -28,14 +29,19 @@ class UsageError(Exception):
 
 
 def _bus(url: str | None, namespace: str | None) -> Bus:
-    url = url or os.environ.get("BUSIGNAL_URL", "").strip()
-    if not url:
-        raise UsageError("no Redis URL: pass --url or set BUSIGNAL_URL")
-    env_bus = Bus.from_env({**os.environ, "BUSIGNAL_URL": url})
-    assert env_bus is not None
-    if namespace:
-        return Bus(url, namespace=namespace, secret=env_bus.config.secrets or None)
-    return env_bus
+    return _resolve(url, namespace, None).bus()
+
+
+def _resolve(
+    url: str | None, namespace: str | None, settings: Source | None
+) -> Resolved:
+    """The bus from the flags, then the Django settings, then the environment."""
+    flags = Source("command line", url=url, namespace=namespace)
+    resolved = resolve(flags, settings, os.environ)
+    if resolved is None:
+        also = " or BUSIGNAL['URL'] in the Django settings" if settings else ""
+        raise UsageError(f"no Redis URL: pass --url or set BUSIGNAL_URL{also}")
+    return resolved
 
 
 def import_modules(modules: Sequence[str]) -> None:
@@ -52,15 +58,15 @@ def import_modules(modules: Sequence[str]) -> None:
 def _worker(args: argparse.Namespace) -> int:
     from busignal.worker.worker import Worker, WorkerConfig
 
-    bus = None
+    settings = None
     if args.django_settings:
         from busignal.contrib.django.runtime import setup
 
-        bus = setup(args.django_settings)  # the bus the settings configured
+        settings = setup(args.django_settings)  # what the settings say of the bus
     elif not args.modules:
         raise UsageError("name the modules that connect receivers")
-    if bus is None or args.url or args.namespace:
-        bus = _bus(args.url, args.namespace)
+    resolved = _resolve(args.url, args.namespace, settings)
+    bus = resolved.bus()
     import_modules(args.modules)
     config = WorkerConfig(
         service=args.service,
@@ -91,9 +97,17 @@ def _worker(args: argparse.Namespace) -> int:
         "worker %s serving %s on %s",
         worker.consumer,
         ", ".join(worker.routes.streams(bus.keys)),
-        redact(bus.config.url),
+        resolved.describe(),
     )
     return worker.run()
+
+
+def _version() -> str:
+    """The installed distribution's version (what pip and bug reports name)."""
+    try:
+        return metadata.version("busignal")
+    except metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="busignal", description="Distributed Django signals over Redis streams."
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
+    parser.add_argument("--version", action="version", version=f"busignal {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the receivers of a service")

@@ -178,7 +178,6 @@ class Demo:
     def sends(self) -> None:
         from busignal.examples.signals import order_paid, user_signed_up
 
-        rows: list[list[object]] = []
         calls: list[tuple[str, Callable[[], list[tuple[object, object]]]]] = [
             (
                 "order_paid.send(order_id=1001, amount=4200)",
@@ -199,19 +198,22 @@ class Demo:
                 ),
             ),
         ]
+        self.console.line("each send's (receiver, response) pairs:")
         for call, send in calls:
             started = time.perf_counter()
             results = send()
             ms = (time.perf_counter() - started) * 1000
-            took = f"{ms:.1f}"
-            for receiver, response in results:
-                rows.append([call, *_describe(receiver), _show(response), took])
-                call = took = ""
-        self.console.table(
-            "(receiver, response) pairs, with each send's round trip",
-            ["send", "service", "receiver", "response", "round trip ms"],
-            rows,
-        )
+            services = sorted({str(getattr(r, "service", "")) for r, _ in results})
+            # Two columns, the service in the title: at 80 columns a whole
+            # receiver id fits beside a response that wraps.
+            self.console.line()
+            self.console.table(
+                f"{call}, {ms:.1f} ms round trip, from {', '.join(services)}",
+                ["receiver", "response"],
+                [[_receiver_id(r), _show(response)] for r, response in results],
+                wrap=("response",),
+            )
+        self.console.line()
         started = time.perf_counter()
         try:
             user_signed_up.using(bus=self.bus).send("demo", email="eve@example.invalid")
@@ -279,10 +281,8 @@ def _id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _describe(receiver: object) -> tuple[str, str]:
-    service = getattr(receiver, "service", "")
-    ident = getattr(receiver, "id", None) or getattr(receiver, "__qualname__", "?")
-    return str(service), str(ident)
+def _receiver_id(receiver: object) -> str:
+    return str(getattr(receiver, "id", None) or getattr(receiver, "__qualname__", "?"))
 
 
 def _show(response: object, width: int = 82) -> str:

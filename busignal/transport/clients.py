@@ -41,6 +41,7 @@ __all__ = [
     "cluster_nodes",
     "misconfigured",
     "redact",
+    "refused_login",
     "unavailable",
 ]
 
@@ -120,19 +121,54 @@ def misconfigured(url: str, exc: BaseException) -> ConfigurationError | None:
 
 
 def unavailable(url: str, exc: BaseException) -> BusUnavailable:
-    """Build the error for a Redis that cannot be reached (password redacted)."""
+    """Build the error for a Redis that cannot be reached (password redacted).
+
+    redis-py's own text ends in a period or not, depending on the failure;
+    it is put in parentheses without its end punctuation, so the message
+    reads as one sentence whatever it was.
+    """
+    reason = _reason(exc)
+    if refused_login(exc):
+        return BusUnavailable(
+            f"Redis at {redact(url)} refused the login ({reason}); check the "
+            f"user and password in BUSIGNAL_URL (or configure(url=...))"
+        )
     return BusUnavailable(
-        f"cannot reach Redis at {redact(url)}: {exc}. Check that the server is "
-        f"running and that BUSIGNAL_URL (or configure(url=...)) points at it"
+        f"cannot reach Redis at {redact(url)} ({reason}); check that the server "
+        f"is running and that BUSIGNAL_URL (or configure(url=...)) points at it"
     )
+
+
+def refused_login(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised from, Redis refusing the user or password.
+
+    redis-py's asyncio ``unix://`` connection re-raises the login failure as
+    a plain ``ConnectionError`` caused by it, so the causes are looked at too.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):  # a short chain; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, redis.AuthenticationError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    """``exc``'s text without trailing punctuation, or its class name if empty."""
+    text = str(exc).strip().rstrip(".!?;:, ").strip()
+    return text or type(exc).__name__
 
 
 def _memory_server(name: str) -> Any:
     try:
         import fakeredis
-    except ImportError as exc:  # pragma: no cover - depends on the install
+        import lupa  # noqa: F401 - a send is a Lua script, which fakeredis runs in it
+    except ImportError as exc:
         raise ConfigurationError(
-            "memory:// needs fakeredis; install it with 'pip install busignal[memory]'"
+            "memory:// needs fakeredis with Lua (lupa); install it with "
+            "pip install 'busignal[memory]'"
         ) from exc
     with _memory_lock:
         server = _memory_servers.get(name)
@@ -176,23 +212,33 @@ class Transport:
         )
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
+        # A unix socket has no TCP keepalive, and redis-py 8's
+        # UnixDomainSocketConnection refuses the option outright.
+        self._tcp = scheme != "unix"
 
     def _options(self, socket_timeout: float | None) -> dict[str, Any]:
-        return {
+        """The connection options of this URL's kind, for every client built here.
+
+        Only what the kind's connection class accepts: ``Redis.from_url``
+        hands every keyword to it, so one TCP-only option kills ``unix://``.
+        """
+        options: dict[str, Any] = {
             "socket_connect_timeout": self.connect_timeout,
             "socket_timeout": socket_timeout,
-            "socket_keepalive": True,
             "health_check_interval": 15,
         }
+        if self._tcp:
+            options["socket_keepalive"] = True
+        return options
 
     def sync_client(self, *, socket_timeout: float | None = -1.0) -> redis.Redis:
         """A new sync client (its own pool); ``socket_timeout=None`` blocks freely."""
         timeout = self.socket_timeout if socket_timeout == -1.0 else socket_timeout
         if self.is_memory:
+            server = _memory_server(urlsplit(self.url).netloc or "default")
             import fakeredis
 
-            name = urlsplit(self.url).netloc or "default"
-            client: redis.Redis = fakeredis.FakeRedis(server=_memory_server(name))
+            client: redis.Redis = fakeredis.FakeRedis(server=server)
             return client
         if self.is_cluster:
             return self._sync_cluster(timeout)
@@ -220,12 +266,10 @@ class Transport:
         """A new asyncio client (its own pool), for ``asend`` and the worker."""
         timeout = self.socket_timeout if socket_timeout == -1.0 else socket_timeout
         if self.is_memory:
+            server = _memory_server(urlsplit(self.url).netloc or "default")
             import fakeredis
 
-            name = urlsplit(self.url).netloc or "default"
-            aclient: redis.asyncio.Redis = fakeredis.FakeAsyncRedis(
-                server=_memory_server(name)
-            )
+            aclient: redis.asyncio.Redis = fakeredis.FakeAsyncRedis(server=server)
             return aclient
         from redis.asyncio.retry import Retry as AsyncRetry
 

@@ -135,18 +135,27 @@ class Job:
         seconds = time.perf_counter() - started
         self.outcomes.append(Outcome(receiver_id, None, exc, seconds))
         self.errors += 1
-        # With a caller waiting the error goes back to it; otherwise this log
-        # line (with the traceback) is where it is seen.
-        unseen = self.envelope.mode is Mode.PUBLISH
-        logger.log(
-            logging.WARNING if unseen else logging.INFO,
-            "receiver %s raised %s for signal %s (message %s, service %s)",
+        # ERROR with the traceback whatever the mode, as Django's send_robust
+        # logs: error trackers hooked into logging report ERROR and up, and
+        # this process is the only one holding the receiver's traceback.
+        fields = {
+            "receiver": receiver_id,
+            "signal": self.envelope.signal,
+            "message_id": self.envelope.message_id,
+            "entry_id": self.entry_id,
+            "stream": self.stream,
+            "service": self.delivery.service,
+        }
+        logger.error(
+            "receiver %s raised %s for signal %s (message %s, entry %s, service %s)",
             receiver_id,
             type(exc).__name__,
             self.envelope.signal,
             self.envelope.message_id,
+            self.entry_id,
             self.delivery.service,
-            exc_info=exc if unseen else None,
+            exc_info=exc,
+            extra={f"busignal_{k}": v for k, v in fields.items()},
         )
 
     def run_sync(self) -> None:

@@ -6,7 +6,9 @@
   mistaken for a dead worker.
 * Entries pending for a consumer whose heartbeat lapsed (three intervals)
   are claimed at once; entries idle past ``min_idle_ms`` are claimed even
-  from a consumer that still heartbeats (a stalled process).
+  from a consumer that still heartbeats (a stalled process). The records
+  of workers lost for five minutes are deleted from the workers hash
+  (``busignal.worker.heartbeat``).
 * Entries whose receivers failed with nobody waiting are retried by the
   same worker after ``retry_delay_ms``; Redis counts every delivery,
   crashes included, so ``max_deliveries`` also catches poison events.
@@ -34,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from busignal.transport.clients import CONNECTION_ERRORS
+from busignal.worker import heartbeat
+from busignal.worker.heartbeat import LAPSE_INTERVALS
 from busignal.worker.trim import trim_stream
 
 if TYPE_CHECKING:
@@ -43,7 +47,6 @@ __all__ = ["Liveness", "live_consumers"]
 
 logger = logging.getLogger(__name__)
 
-LAPSE_INTERVALS = 3
 #: Slack for the clocks of this process and Redis when comparing idle times.
 CLOCK_SLACK_MS = 250
 #: Trim the streams every this many heartbeat intervals.
@@ -56,23 +59,19 @@ async def live_consumers(
     client: Any, key: str, interval: float
 ) -> tuple[set[str], list[str]]:
     """Consumers whose heartbeat is recent, and those whose heartbeat lapsed."""
-    now = time.time()
-    live: set[str] = set()
-    lapsed: list[str] = []
-    raw: dict[bytes, bytes] = await client.hgetall(key)
-    for name, status in raw.items():
-        try:
-            seen = float(msgpack.unpackb(status)["seen"])
-            lapse = float(msgpack.unpackb(status).get("interval", interval))
-        except Exception:
-            lapsed.append(name.decode(errors="replace"))
-            continue
-        target = live if now - seen < LAPSE_INTERVALS * lapse else lapsed
-        if target is live:
-            live.add(name.decode())
-        else:
-            lapsed.append(name.decode())
+    live, lapsed, _ = _judge(await client.hgetall(key), interval)
     return live, lapsed
+
+
+def _judge(
+    raw: Any, interval: float
+) -> tuple[set[str], list[str], list[heartbeat.Heartbeat]]:
+    """Live names, lapsed (or unreadable) names, and the records of gone workers."""
+    now = time.time()
+    beats, lapsed = heartbeat.read(raw, interval)
+    live = {b.name for b in beats if b.is_live(now)}
+    lapsed += [b.name for b in beats if not b.is_live(now)]
+    return live, lapsed, [b for b in beats if b.is_gone(now)]
 
 
 class Liveness:
@@ -92,6 +91,7 @@ class Liveness:
         self._next_reclaim = 0.0
         self._burst = False
         self._stopping = False
+        self._forget_failed = False
         self._started = time.time()
 
     # -- heartbeat ----------------------------------------------------------
@@ -351,12 +351,24 @@ class Liveness:
         if now < self._next_reclaim and not self._burst:
             return entries
         self._next_reclaim = now + self.config.heartbeat_interval
-        live, _ = await live_consumers(
-            self.client, self.worker.keys.workers, self.config.heartbeat_interval
-        )
+        raw = await self.client.hgetall(self.worker.keys.workers)
+        live, _, gone = _judge(raw, self.config.heartbeat_interval)
+        if gone:
+            await self._forget(gone)
         for stream in self.worker.routes.streams(self.worker.keys):
             entries += await self._lost(stream, live)
         return entries
+
+    async def _forget(self, gone: list[heartbeat.Heartbeat]) -> None:
+        """Delete the records of workers lost long ago; never stops a reclaim."""
+        try:
+            await heartbeat.forget(self.client, self.worker.keys.workers, gone)
+        except CONNECTION_ERRORS:
+            raise
+        except Exception as exc:  # e.g. a client without WATCH: warn once
+            if not self._forget_failed:
+                logger.warning("cannot delete lost workers' records: %s", exc)
+            self._forget_failed = True
 
 
 def _ids(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:

@@ -33,7 +33,7 @@ import redis.asyncio
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.errors import ConfigurationError
-from busignal.transport.clients import CONNECTION_ERRORS
+from busignal.transport.clients import CONNECTION_ERRORS, refused_login
 from busignal.wire import envelope
 from busignal.wire.envelope import BadEntry
 from busignal.worker import broadcast, reading
@@ -263,13 +263,19 @@ class Worker:
         await asyncio.sleep(delay)
 
     async def _with_backoff(self, action: Any) -> None:
-        """Run ``action`` until it gets through, with jittered backoff."""
+        """Run ``action`` until it gets through, with jittered backoff.
+
+        A refused login is raised at once: retrying a wrong password only
+        fills the log, and the CLI turns it into one line saying what to fix.
+        """
         delay = 0.1
         while True:
             try:
                 await action()
                 return
             except CONNECTION_ERRORS as exc:
+                if refused_login(exc):
+                    raise
                 if self.stopping and delay > 2:
                     raise
                 logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)

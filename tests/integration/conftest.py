@@ -20,13 +20,29 @@ _counter = itertools.count()
 
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """Start redis-server processes on free ports; all are stopped after the test."""
+    """Start redis-server processes on free ports; all are stopped after the test.
+
+    ``start(*args, unix_socket=False, username=None, password=None)``: see
+    ``RedisServer``.
+    """
     servers: list[RedisServer] = []
 
-    def start(*args: str) -> RedisServer:
+    def start(
+        *args: str,
+        unix_socket: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> RedisServer:
         directory = tmp_path / f"redis-{next(_counter)}"
         directory.mkdir()
-        server = RedisServer(free_port(), directory, args)
+        server = RedisServer(
+            free_port(),
+            directory,
+            args,
+            unix_socket=unix_socket,
+            username=username,
+            password=password,
+        )
         server.start()
         servers.append(server)
         return server

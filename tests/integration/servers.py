@@ -39,19 +39,34 @@ def wait_for(
 
 @dataclass
 class RedisServer:
-    """One redis-server process started by a test."""
+    """One redis-server process started by a test.
+
+    With ``unix_socket`` it also listens on ``directory/redis.sock`` and its
+    ``url`` is the ``unix://`` one; with ``username`` and ``password`` (an
+    ACL user that ``args`` creates) its ``url`` and ``client()`` log in.
+    """
 
     port: int
     directory: Path
     args: Sequence[str] = ()
     process: subprocess.Popen[bytes] | None = None
+    unix_socket: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        login = f"{self.username}:{self.password}@" if self.username else ""
+        if self.unix_socket:
+            return f"unix://{login}{self.socket_path}"
+        return f"redis://{login}127.0.0.1:{self.port}/0"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
+    def client(self, socket_timeout: float = 5) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=socket_timeout)
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -59,15 +74,23 @@ class RedisServer:
             raise RuntimeError(
                 "redis-server is not on PATH; scripts/test.sh installs it"
             )
-        command = server_command(binary, self.port, self.directory, *self.args)
+        extra = list(self.args)
+        if self.unix_socket:
+            # AF_UNIX paths are limited to ~107 bytes; say so rather than hang.
+            assert len(str(self.socket_path)) < 100, f"too long: {self.socket_path}"
+            extra += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        command = server_command(binary, self.port, self.directory, *extra)
         self.process = subprocess.Popen(command)
         wait_for(self._answers, what=f"redis-server on port {self.port}")
 
     def _answers(self) -> bool:
+        client = self.client(socket_timeout=0.5)
         try:
-            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
+            return bool(client.ping())
         except redis.RedisError:
             return False
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

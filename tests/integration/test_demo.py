@@ -63,7 +63,7 @@ def test_demo_with_busignal_url_prints_results_and_cleans_up(
         "raised RemoteError: busignal.examples.notifications.UndeliverableError"
         in result.stdout
     )
-    assert "round trip ms" in result.stdout
+    assert "ms round trip, from billing, notifications" in result.stdout
     assert "200/200" in result.stdout
     assert redis_server.client().dbsize() == 0
 

@@ -15,6 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from busignal.bus import Bus
+from busignal.signals import post_delete
+from busignal.wire import envelope
+from busignal.wire.envelope import Mode
+
 from .servers import RedisServer, WorkerProcess, wait_for
 
 PROJECT = Path(__file__).parent / "django_project"
@@ -131,3 +136,42 @@ def test_django_worker_with_bad_settings_exits_with_usage_error(
     assert done.returncode == 2
     assert "mysite.settings" in done.stderr
     assert "'shop.Ordr'" in done.stderr
+
+
+def test_django_worker_url_flag_keeps_settings_secret_and_refuses_unsigned(
+    redis_server: RedisServer, worker_factory: StartWorker, tmp_path: Path
+) -> None:
+    env = project_env(redis_server, tmp_path / "shop.sqlite3", SHOP_SECRET="s3cret")
+    worker = worker_factory(  # the factory passes --url as well
+        "audit",
+        "shop.receivers",
+        extra=["--django-settings", "mysite.settings"],
+        env=env,
+    )
+    client = redis_server.client()
+    _, unsigned = envelope.encode(
+        signal="post_delete",
+        sender="shop.Order",
+        kwargs={"instance": {"pk": 1}},
+        mode=Mode.PUBLISH,
+        max_size=1024 * 1024,
+    )
+
+    client.xadd("busignal:{sig:post_delete}:events", unsigned)  # type: ignore[arg-type]  # bytes fields
+    signed = Bus(redis_server.url, secret="s3cret")
+    post_delete.using(bus=signed).publish("shop.Order", instance={"pk": 2})
+
+    dead_key = "busignal:{sig:post_delete}:dead"
+    wait_for(
+        lambda: recorded(redis_server, "post_delete") and client.xlen(dead_key),
+        timeout=30,
+        what=f"the signed delete and a dead letter; worker log:\n{worker.output()}",
+    )
+    dead: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(dead_key)  # type: ignore[assignment]  # sync client
+    signed.close()
+    assert [event["instance"] for event in recorded(redis_server, "post_delete")] == [
+        {"pk": 2}
+    ]
+    assert len(dead) == 1
+    assert b"unsigned" in dead[0][1][b"reason"]
+    assert "secret from Django settings: only signed entries run" in worker.output()

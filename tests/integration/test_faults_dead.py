@@ -156,3 +156,30 @@ def test_faults_oversize_payloads_are_refused_and_dead_lettered(
     assert injected.decode() not in ledger(redis_server)  # type: ignore[union-attr]  # sync client: bytes
     assert alive(worker)
     tally("oversize", [after], ledger(redis_server))
+
+
+def test_faults_dead_cli_purges_lists_and_refuses_by_id(
+    bus: Bus, redis_server: RedisServer, worker_factory: StartWorker
+) -> None:
+    worker_factory(SERVICE, "faults_receivers", extra=["--max-deliveries", "1"])
+    for _ in range(3):
+        poison.publish(None)
+    wait_for(
+        lambda: _dead_count(redis_server, "faults_poison") == 3, 20, "3 dead letters"
+    )
+    first, second, third = (d.id for d in list_dead(bus, "faults_poison"))
+    url = ["--url", redis_server.url]
+
+    purged = cli("dead", "purge", "faults_poison", "--id", second, *url)
+    unknown = cli("dead", "purge", "faults_poison", "--id", first, "--id", "1-1", *url)
+    listed = cli("dead", "list", "faults_poison", "--id", third, *url)
+
+    assert purged.returncode == 0, purged.stderr
+    assert "purged 1 dead letter(s)" in purged.stdout
+    assert unknown.returncode == 1
+    assert "'1-1'" in unknown.stderr
+    assert unknown.stdout == ""
+    assert [d.id for d in list_dead(bus, "faults_poison")] == [first, third]
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert line.startswith(f"{third}  service={SERVICE}")

@@ -124,7 +124,7 @@ def test_dead_commands_cover_every_partition(bus: Bus, traffic: RedisServer) -> 
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 dead letter(s)" in replayed.stdout
 
-    purged = _cli("dead", "purge", NAME, "--url", traffic.url)
+    purged = _cli("dead", "purge", NAME, "--all", "--url", traffic.url)
     assert purged.returncode == 0, purged.stderr
     assert "purged 1 dead letter(s)" in purged.stdout
     client: Any = traffic.client()

@@ -141,6 +141,58 @@ def test_dead_purge_deletes_every_partition_and_counts_them_all(
     assert not any(bus.client.exists(bus.keys.dead(name, p)) for p in range(3))
 
 
+def test_dead_purge_of_ids_deletes_those_letters_of_their_partitions(
+    bus: Bus, name: str, poisoned: Served[tuple[int, str]]
+) -> None:
+    letters = dead.list_dead(bus, name)
+    first = next(d for d in letters if d.partition == 1)
+    bus.client.xadd(bus.keys.dead(name, 2), letters[0].fields, id=SAME)  # type: ignore[arg-type]
+
+    assert dead.purge(bus, name, [f"1:{first.id}", SAME]) == 2
+
+    left = {d.ref for d in dead.list_dead(bus, name)}
+    assert left == {d.ref for d in letters} - {first.ref}
+
+
+def test_dead_purge_of_an_unknown_id_deletes_nothing(
+    bus: Bus, name: str, poisoned: Served[tuple[int, str]]
+) -> None:
+    letters = dead.list_dead(bus, name)
+    known = letters[-1].ref
+
+    with pytest.raises(dead.UnknownId, match="'1:1-1', '7-7'") as info:
+        dead.purge(bus, name, [known, "1:1-1", "7-7"])
+
+    assert info.value.ids == ["1:1-1", "7-7"]
+    assert dead.list_dead(bus, name) == letters
+
+
+def test_dead_purge_of_an_id_in_several_partitions_is_refused(
+    bus: Bus, name: str, poisoned: Served[tuple[int, str]]
+) -> None:
+    fields = dead.list_dead(bus, name)[0].fields
+    for partition in (1, 2):
+        bus.client.xadd(bus.keys.dead(name, partition), fields, id=SAME)  # type: ignore[arg-type]
+
+    with pytest.raises(dead.AmbiguousId, match=f"1:{SAME}, 2:{SAME}"):
+        dead.purge(bus, name, [SAME])
+    assert len(dead.list_dead(bus, name)) == 8
+
+
+def test_cli_dead_list_id_of_a_partition_shows_that_letter(
+    bus: Bus,
+    name: str,
+    poisoned: Served[tuple[int, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    letter = next(d for d in dead.list_dead(bus, name) if d.partition == 2)
+    args = ["--url", bus.config.url, "--namespace", bus.config.namespace]
+
+    assert main(["dead", "list", name, "--id", letter.ref, *args, "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out) == [letter.as_dict()]
+
+
 def test_cli_dead_list_shows_partitions(
     bus: Bus,
     name: str,

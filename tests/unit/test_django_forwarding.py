@@ -98,7 +98,9 @@ def test_settings_dict_gives_bus_options_and_forwards() -> None:
         "FORWARD": {"auth.User": {"signals": ["post_save"], "fields": ["email"]}},
     }
     loaded = conf.load(type("S", (), {"BUSIGNAL": raw}))
-    assert loaded.bus_options() == {"namespace": "shop", "secret": ("new", "old")}
+    source = loaded.source()
+    assert (source.url, source.namespace) == ("redis://r/0", "shop")
+    assert source.secrets == ("new", "old")
     assert loaded.forward == (ForwardSpec("auth.User", ("post_save",), ("email",)),)
 
 
@@ -368,6 +370,43 @@ def test_app_ready_configures_default_bus_from_settings(
     bus = busignal.get_bus()
     assert bus is not None
     assert (bus.config.url, bus.config.namespace) == (memory_url, "shop")
+
+
+def test_app_ready_settings_url_keeps_environment_secret(
+    app_ready: Callable[[], None], memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUSIGNAL_SECRET", "s3cret")
+    with override_settings(BUSIGNAL={"URL": memory_url}):
+        app_ready()
+
+    bus = busignal.get_bus()
+    assert bus is not None
+    assert bus.config.secrets == ("s3cret",)
+
+
+def test_app_ready_environment_url_keeps_settings_secret_and_namespace(
+    app_ready: Callable[[], None], memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUSIGNAL_URL", memory_url)
+    monkeypatch.delenv("BUSIGNAL_SECRET", raising=False)
+    with override_settings(BUSIGNAL={"SECRET": "s3cret", "NAMESPACE": "shop"}):
+        app_ready()
+
+    bus = busignal.get_bus()
+    assert bus is not None
+    assert (bus.config.url, bus.config.namespace) == (memory_url, "shop")
+    assert bus.config.secrets == ("s3cret",)
+
+
+def test_app_ready_secrets_differing_from_environment_are_improperly_configured(
+    app_ready: Callable[[], None], memory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUSIGNAL_SECRET", "other")
+    with (
+        override_settings(BUSIGNAL={"URL": memory_url, "SECRET": "s3cret"}),
+        pytest.raises(ImproperlyConfigured, match="secret in the Django settings"),
+    ):
+        app_ready()
 
 
 def test_app_ready_unknown_model_is_improperly_configured(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
 import busignal
+from busignal.bus.sources import resolve
 from busignal.contrib.django import conf
 from busignal.contrib.django.forward import Forwarder
 from busignal.errors import ConfigurationError
@@ -18,7 +21,8 @@ __all__ = ["BusignalConfig"]
 class BusignalConfig(AppConfig):  # type: ignore[misc]  # Django is untyped
     """``busignal.contrib.django``: set up once the app registry is ready.
 
-    ``ready()`` configures the default bus from settings (without any I/O),
+    ``ready()`` configures the default bus from settings, the environment
+    filling in what they leave out (``busignal.bus.sources``; without any I/O),
     connects the forwarding receivers, and imports each installed app's
     ``signals`` module so that its receivers are connected in every process,
     web and worker alike.
@@ -31,11 +35,13 @@ class BusignalConfig(AppConfig):  # type: ignore[misc]  # Django is untyped
 
     def ready(self) -> None:
         config = conf.load(settings)
-        if config.url:
-            try:
-                busignal.configure(config.url, **config.bus_options())
-            except (ConfigurationError, TypeError) as exc:
-                raise ImproperlyConfigured(f"BUSIGNAL: {exc}") from exc
+        try:
+            # Settings first, the environment for what they leave out.
+            resolved = resolve(None, config.source(), os.environ)
+            if resolved is not None:
+                busignal.configure(resolved.config.url, **resolved.options())
+        except (ConfigurationError, TypeError) as exc:
+            raise ImproperlyConfigured(f"BUSIGNAL: {exc}") from exc
         if (config.forward or config.requests) and busignal.get_bus() is None:
             raise ImproperlyConfigured(
                 "BUSIGNAL['FORWARD'] or ['REQUESTS'] forwards signals, but no bus "

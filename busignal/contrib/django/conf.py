@@ -29,9 +29,12 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from busignal.bus.sources import Source
+
 __all__ = [
     "MODEL_SIGNALS",
     "REQUEST_SIGNALS",
+    "SETTINGS",
     "BusignalSettings",
     "ForwardSpec",
     "load",
@@ -39,6 +42,8 @@ __all__ = [
 
 #: Model signals that can be forwarded, by their name in ``busignal.signals``.
 MODEL_SIGNALS = ("pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed")
+#: How messages and start-up logs name the Django settings as a source.
+SETTINGS = "Django settings"
 #: Request signals that can be forwarded.
 REQUEST_SIGNALS = ("request_started", "request_finished")
 
@@ -72,14 +77,19 @@ class BusignalSettings:
     on_error: str = "raise"
     autodiscover: bool = True
 
-    def bus_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``busignal.configure`` besides the URL."""
-        options: dict[str, Any] = dict(self.options)
-        if self.namespace:
-            options["namespace"] = self.namespace
-        if self.secret:
-            options["secret"] = self.secret
-        return options
+    def source(self) -> Source:
+        """The bus options these settings give, for ``busignal.bus.sources.resolve``.
+
+        The environment and the command line fill in what the settings leave
+        out (see ``busignal.bus.sources``); a secret here is never dropped.
+        """
+        return Source(
+            SETTINGS,
+            url=self.url,
+            namespace=self.namespace,
+            secrets=self.secret,
+            options=self.options,
+        )
 
 
 def load(settings: object) -> BusignalSettings:

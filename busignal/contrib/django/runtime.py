@@ -6,19 +6,20 @@ import os
 import sys
 import traceback
 
-from busignal.bus.bus import Bus, get_bus
+from busignal.bus.sources import Source
 from busignal.errors import ConfigurationError
 
 __all__ = ["setup"]
 
 
-def setup(settings_module: str) -> Bus | None:
-    """Set DJANGO_SETTINGS_MODULE, run ``django.setup()``; return the default bus.
+def setup(settings_module: str) -> Source:
+    """Set DJANGO_SETTINGS_MODULE, run ``django.setup()``; return the bus settings.
 
     Called before the receiver modules are imported, so they may use models.
-    The current directory is importable, as with ``manage.py``. The bus is the
-    one the settings configured (``BUSIGNAL``), else the one BUSIGNAL_URL
-    names, else None.
+    The current directory is importable, as with ``manage.py``. The worker
+    resolves its bus from what the settings give (``BUSIGNAL`` or
+    ``BUSIGNAL_URL``), its own options and the environment, option by
+    option (``busignal.bus.sources``).
     """
     try:
         import django
@@ -36,4 +37,14 @@ def setup(settings_module: str) -> Bus | None:
         raise ConfigurationError(
             f"cannot set up Django with settings {settings_module!r}: {detail}"
         ) from exc
-    return get_bus()
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    from busignal.contrib.django import conf
+
+    try:
+        return conf.load(settings).source()
+    except ImproperlyConfigured as exc:
+        raise ConfigurationError(
+            f"bad busignal settings in {settings_module!r}: {exc}"
+        ) from exc

@@ -28,6 +28,7 @@ DATABASES = {
 
 BUSIGNAL = {
     "URL": os.environ["TEST_REDIS_URL"],
+    "SECRET": os.environ.get("SHOP_SECRET", ""),
     "FORWARD": {
         os.environ.get("SHOP_FORWARD_MODEL", "shop.Order"): {
             "signals": ["post_save", "post_delete"],
