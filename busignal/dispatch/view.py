@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from busignal.bus.bus import Bus, get_bus
+from busignal.bus.bus import Bus
+from busignal.bus.default import get_bus
 from busignal.errors import ConfigurationError
 
 if TYPE_CHECKING:

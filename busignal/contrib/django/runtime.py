@@ -6,7 +6,8 @@ import os
 import sys
 import traceback
 
-from busignal.bus.bus import Bus, get_bus
+from busignal.bus.bus import Bus
+from busignal.bus.default import get_bus
 from busignal.errors import ConfigurationError
 
 __all__ = ["setup"]
