@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from typing import cast
 
 from busignal.dispatch.concurrency import dispatch, gather, run_coroutine
-from busignal.dispatch.registry import ReceiverRegistry
+from busignal.dispatch.registry import NO_RECEIVERS, ReceiverRegistry
 from busignal.dispatch.types import Receiver, Responses
 
 __all__ = ["InProcess"]
@@ -37,48 +37,56 @@ class InProcess:
 
     def send(self, sender: object, **named: object) -> Responses:
         """Call every receiver for ``sender``; the first exception propagates."""
-        return self._send(sender, named, robust=False)
+        return self.call(sender, named, robust=False)
 
     def send_robust(self, sender: object, **named: object) -> Responses:
         """Call every receiver; an exception is logged and becomes the response."""
-        return self._send(sender, named, robust=True)
+        return self.call(sender, named, robust=True)
 
     async def asend(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send``."""
-        return await self._asend(sender, named, robust=False)
+        return await self.acall(sender, named, robust=False)
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send_robust``."""
-        return await self._asend(sender, named, robust=True)
+        return await self.acall(sender, named, robust=True)
 
-    def _send(
-        self, sender: object, named: dict[str, object], robust: bool
+    def call(
+        self, sender: object, named: dict[str, object], *, robust: bool
     ) -> Responses:
-        if self.registry.known_empty(sender):
+        """``send`` (or with ``robust``, ``send_robust``) with the kwargs as a dict.
+
+        The path of every in-process send, kept to one call from ``Signal``.
+        """
+        registry = self.registry
+        if not registry.entries or registry.cached(sender) is NO_RECEIVERS:
             return []
-        sync_receivers, async_receivers = self.registry.live(sender)
+        sync_receivers, async_receivers = registry.live(sender)
         responses = self._call_group(sync_receivers, sender, named, robust)
         if async_receivers:
-            acall = self._acall_robust if robust else self._acall
+            await_one = self._await_robust if robust else self._await
 
             async def gather_async() -> list[object]:
-                return await gather(*(acall(r, sender, named) for r in async_receivers))
+                calls = (await_one(r, sender, named) for r in async_receivers)
+                return await gather(*calls)
 
             results = run_coroutine(gather_async)
             responses.extend(zip(async_receivers, results, strict=True))
         return responses
 
-    async def _asend(
-        self, sender: object, named: dict[str, object], robust: bool
+    async def acall(
+        self, sender: object, named: dict[str, object], *, robust: bool
     ) -> Responses:
-        if self.registry.known_empty(sender):
+        """The coroutine form of :meth:`call`."""
+        registry = self.registry
+        if not registry.entries or registry.cached(sender) is NO_RECEIVERS:
             return []
-        sync_receivers, async_receivers = self.registry.live(sender)
+        sync_receivers, async_receivers = registry.live(sender)
         call_sync = functools.partial(
             self._call_group, sync_receivers, sender, named, robust
         )
-        acall = self._acall_robust if robust else self._acall
-        calls = [acall(r, sender, named) for r in async_receivers]
+        await_one = self._await_robust if robust else self._await
+        calls = [await_one(r, sender, named) for r in async_receivers]
         return await dispatch(
             call_sync if sync_receivers else None, async_receivers, calls
         )
@@ -103,18 +111,18 @@ class InProcess:
             responses.append((receiver, response))
         return responses
 
-    async def _acall(
+    async def _await(
         self, receiver: Receiver, sender: object, named: dict[str, object]
     ) -> object:
         return await cast(
             "Awaitable[object]", receiver(signal=self.signal, sender=sender, **named)
         )
 
-    async def _acall_robust(
+    async def _await_robust(
         self, receiver: Receiver, sender: object, named: dict[str, object]
     ) -> object:
         try:
-            return await self._acall(receiver, sender, named)
+            return await self._await(receiver, sender, named)
         except Exception as err:
             _log_robust_failure(receiver, err)
             return err

@@ -151,10 +151,6 @@ class ReceiverRegistry:
             self.version += 1
         return disconnected
 
-    def known_empty(self, sender: object) -> bool:
-        """True when ``sender`` surely has no receivers, without a lookup."""
-        return not self.entries or self.cached(sender) is NO_RECEIVERS
-
     def live(self, sender: object) -> tuple[list[Receiver], list[Receiver]]:
         """Return the live receivers for ``sender``, split into (sync, async)."""
         sync_receivers: list[Receiver] = []

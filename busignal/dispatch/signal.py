@@ -185,7 +185,7 @@ class Signal:
         error is raised, or SignalTimeout naming services that did not answer.
         """
         if self.name is None:
-            return self.in_process.send(sender, **named)
+            return self.in_process.call(sender, named, robust=False)
         return SignalView(self).send(sender, **named)
 
     def send_robust(self, sender: object, **named: object) -> Responses:
@@ -196,7 +196,7 @@ class Signal:
         Over a bus, remote errors and SignalTimeout are responses too.
         """
         if self.name is None:
-            return self.in_process.send_robust(sender, **named)
+            return self.in_process.call(sender, named, robust=True)
         return SignalView(self).send_robust(sender, **named)
 
     async def asend(self, sender: object, **named: object) -> Responses:
@@ -207,13 +207,13 @@ class Signal:
         exception propagates as itself, several as an ExceptionGroup.
         """
         if self.name is None:
-            return await self.in_process.asend(sender, **named)
+            return await self.in_process.acall(sender, named, robust=False)
         return await SignalView(self).asend(sender, **named)
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
         """Like :meth:`asend`, with exceptions returned as in send_robust."""
         if self.name is None:
-            return await self.in_process.asend_robust(sender, **named)
+            return await self.in_process.acall(sender, named, robust=True)
         return await SignalView(self).asend_robust(sender, **named)
 
     def publish(self, sender: object, **named: object) -> str:

@@ -107,7 +107,7 @@ class SignalView:
         """Django's ``send``: every receiver's result; the first error raised."""
         target = self._target()
         if target is None:
-            return self.signal.in_process.send(sender, **named)
+            return self.signal.in_process.call(sender, named, robust=False)
         bus, name = target
         return bus.send(name, sender, named, robust=False, **self._options())
 
@@ -115,7 +115,7 @@ class SignalView:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
         target = self._target()
         if target is None:
-            return self.signal.in_process.send_robust(sender, **named)
+            return self.signal.in_process.call(sender, named, robust=True)
         bus, name = target
         return bus.send(name, sender, named, robust=True, **self._options())
 
@@ -123,7 +123,7 @@ class SignalView:
         """The coroutine form of ``send``."""
         target = self._target()
         if target is None:
-            return await self.signal.in_process.asend(sender, **named)
+            return await self.signal.in_process.acall(sender, named, robust=False)
         bus, name = target
         return await bus.asend(name, sender, named, robust=False, **self._options())
 
@@ -131,7 +131,7 @@ class SignalView:
         """The coroutine form of ``send_robust``."""
         target = self._target()
         if target is None:
-            return await self.signal.in_process.asend_robust(sender, **named)
+            return await self.signal.in_process.acall(sender, named, robust=True)
         bus, name = target
         return await bus.asend(name, sender, named, robust=True, **self._options())
 
