@@ -8,7 +8,8 @@ processes, and their receivers' results come back.
 
 from __future__ import annotations
 
-from busignal.bus.bus import Bus, configure, get_bus
+from busignal.bus.bus import Bus
+from busignal.bus.default import configure, get_bus
 from busignal.dispatch.signal import Signal, receiver
 from busignal.dispatch.view import SignalView
 from busignal.errors import (

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from busignal.bus.bus import Bus, get_bus
+from busignal.bus.bus import Bus
+from busignal.bus.default import get_bus
 from busignal.errors import ConfigurationError
 from busignal.worker.worker import Worker, WorkerConfig
 

@@ -7,6 +7,7 @@ collection of its replies and partitioning are the other parts.
 
 from __future__ import annotations
 
-from busignal.bus.bus import Bus, BusConfig, configure, get_bus, reset_default
+from busignal.bus.bus import Bus, BusConfig
+from busignal.bus.default import configure, get_bus, reset_default
 
 __all__ = ["Bus", "BusConfig", "configure", "get_bus", "reset_default"]

@@ -1,10 +1,10 @@
 """The bus: where distributed signals are sent and how replies come back.
 
-``Bus`` owns the Redis clients for one URL and namespace. ``configure()``
-sets the process's default bus; ``BUSIGNAL_URL`` (read once, by
-``Bus.from_env``) gives one when ``configure`` was not called. The plan of
-one send and the memory of each stream's services are in
-``busignal.bus.send_plan``.
+``Bus`` owns the Redis clients for one URL and namespace and makes the
+round trips. The plan of one send and the memory of each stream's
+services are in ``busignal.bus.send_plan``, the entries it writes in
+``busignal.bus.encoding``, the process's default bus (``configure()``,
+``BUSIGNAL_URL``) in ``busignal.bus.default``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,19 +20,17 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from busignal import tracing
-from busignal.bus.partitions import Partitioning, announce, announce_async
+from busignal.bus.encoding import EntryEncoder
+from busignal.bus.partitions import Announced, Partitioning, announce, announce_async
 from busignal.bus.send_plan import Send, Services, text
-from busignal.errors import ConfigurationError, SerializationError
-from busignal.names import sender_name
+from busignal.errors import ConfigurationError
 from busignal.transport.clients import Transport
 from busignal.transport.raw import RawPipeline, round_trip, xadd
-from busignal.wire import envelope
 from busignal.wire.envelope import Mode
 from busignal.wire.keys import Keys
 from busignal.wire.signing import Signer
 
-__all__ = ["Bus", "BusConfig", "configure", "get_bus"]
+__all__ = ["Bus", "BusConfig"]
 
 MiB = 1024 * 1024
 Response = tuple[object, object]
@@ -96,6 +93,7 @@ class Bus:
             cluster=self.config.cluster,
         )
         self.signer = Signer(self.config.secrets) if self.config.secrets else None
+        self._encoder = EntryEncoder(self.keys, self.signer, self.config.max_payload)
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
         self._blocking: dict[float, redis.Redis] = {}
@@ -104,8 +102,7 @@ class Bus:
             tuple[redis.asyncio.Redis, AsyncGenerator[redis.asyncio.Redis, None]],
         ] = weakref.WeakKeyDictionary()
         self._services = Services()
-        # (signal, partition count) this process has recorded (partitions.py).
-        self._announced: set[tuple[str, int]] = set()
+        self._announced = Announced()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Bus | None:
@@ -174,61 +171,21 @@ class Bus:
         self._client = None
         self._blocking = {}
 
-    # -- encoding ----------------------------------------------------------
-
-    def _encode(
-        self,
-        signal: str,
-        sender: object,
-        kwargs: Mapping[str, object],
-        mode: Mode,
-        timeout: float = 0.0,
-        partition: int = 0,
-    ) -> tuple[str, dict[bytes, bytes], float]:
-        deadline = time.time() + timeout if timeout else 0.0
-        mid = envelope.new_message_id()
-        reply_to = (
-            "" if mode is Mode.PUBLISH else self.keys.reply(mid, signal, partition)
-        )
-        _, fields = envelope.encode(
-            signal=signal,
-            sender=sender_name(sender),
-            kwargs=kwargs,
-            mode=mode,
-            reply_to=reply_to,
-            deadline=deadline,
-            trace=tracing.outgoing(),
-            message_id=mid,
-            signer=self.signer,
-            max_size=self.config.max_payload,
-        )
-        return mid, fields, deadline
-
     # -- partitions ----------------------------------------------------------
 
-    def _unannounced(self, signal: str, partitioning: Partitioning | None) -> int:
-        """The partition count to record before sending, or 0 when done already."""
-        if partitioning is None or partitioning.count == 1:
-            return 0
-        return (
-            0
-            if (signal, partitioning.count) in self._announced
-            else (partitioning.count)
-        )
-
     def _announce(self, signal: str, partitioning: Partitioning | None) -> None:
-        if count := self._unannounced(signal, partitioning):
+        if count := self._announced.pending(signal, partitioning):
             with self.transport.errors():
                 announce(self.client, self.keys, signal, count)
-            self._announced.add((signal, count))
+            self._announced.add(signal, count)
 
     async def _announce_async(
         self, client: Any, signal: str, partitioning: Partitioning | None
     ) -> None:
-        if count := self._unannounced(signal, partitioning):
+        if count := self._announced.pending(signal, partitioning):
             with self.transport.errors():
                 await announce_async(client, self.keys, signal, count)
-            self._announced.add((signal, count))
+            self._announced.add(signal, count)
 
     # -- sync ---------------------------------------------------------------
 
@@ -245,7 +202,7 @@ class Bus:
         timeout = timeout or self.config.timeout
         mode = Mode.SEND_ROBUST if robust else Mode.SEND
         part = partitioning.choose(kwargs) if partitioning is not None else 0
-        mid, fields, deadline = self._encode(
+        mid, fields, deadline = self._encoder.encode(
             signal, sender, kwargs, mode, timeout, part
         )
         stream = self.keys.events(signal, part)
@@ -336,39 +293,9 @@ class Bus:
         partitioned = partitioning is not None and partitioning.count > 1
         if partitioned or self._services.stale(stream):
             return self.publish_many(signal, sender, (kwargs,), partitioning)[0]
-        fields = self._encode(signal, sender, kwargs, Mode.PUBLISH)[1]
+        fields = self._encoder.encode(signal, sender, kwargs, Mode.PUBLISH)[1]
         with self.transport.errors():
             return self._xadd(stream, fields)
-
-    def _encode_many(
-        self,
-        signal: str,
-        sender: object,
-        batch: Iterable[Mapping[str, object]],
-        partitioning: Partitioning | None,
-    ) -> list[tuple[str, dict[bytes, bytes]]]:
-        """(stream, fields) of each event; SerializationError names a bad one."""
-        encoded = []
-        name, trace = sender_name(sender), tracing.outgoing()  # once per batch
-        streams = [self.keys.events(signal)]
-        for index, kwargs in enumerate(batch):
-            try:
-                part = partitioning.choose(kwargs) if partitioning is not None else 0
-                _, fields = envelope.encode(
-                    signal=signal,
-                    sender=name,
-                    kwargs=kwargs,
-                    mode=Mode.PUBLISH,
-                    trace=trace,
-                    signer=self.signer,
-                    max_size=self.config.max_payload,
-                )
-            except SerializationError as exc:
-                raise SerializationError(f"batch item {index}: {exc}") from exc
-            while len(streams) <= part:
-                streams.append(self.keys.events(signal, len(streams)))
-            encoded.append((streams[part], fields))
-        return encoded
 
     def publish_many(
         self,
@@ -381,7 +308,7 @@ class Bus:
 
         On a cluster the round trip goes to each node holding a partition used.
         """
-        encoded = self._encode_many(signal, sender, batch, partitioning)
+        encoded = self._encoder.encode_many(signal, sender, batch, partitioning)
         if not encoded:
             return []
         self._announce(signal, partitioning)
@@ -444,7 +371,7 @@ class Bus:
     ) -> str:
         """The coroutine form of ``publish``."""
         part = partitioning.choose(kwargs) if partitioning is not None else 0
-        _, fields, _ = self._encode(signal, sender, kwargs, Mode.PUBLISH)
+        _, fields, _ = self._encoder.encode(signal, sender, kwargs, Mode.PUBLISH)
         stream = self.keys.events(signal, part)
         with self.transport.errors():
             client: Any = await self.async_client()
@@ -461,43 +388,3 @@ async def _keep_open(
         yield client
     finally:
         await client.aclose()
-
-
-_default: Bus | None = None
-_default_from_env = True
-_default_lock = threading.Lock()
-
-
-def configure(url: str | None = None, **options: Any) -> Bus | None:
-    """Set (or with no URL, clear) the process's default bus and return it.
-
-    Named signals without a bus of their own are distributed over the
-    default bus. ``configure()`` with no URL makes every signal in-process
-    again and stops ``BUSIGNAL_URL`` from being read.
-    """
-    global _default, _default_from_env
-    with _default_lock:
-        old = _default
-        _default = Bus(url, **options) if url else None
-        _default_from_env = False
-    if old is not None:
-        old.close()
-    return _default
-
-
-def get_bus() -> Bus | None:
-    """The default bus: the configured one, else the one BUSIGNAL_URL names."""
-    global _default, _default_from_env
-    if _default_from_env:
-        with _default_lock:
-            if _default_from_env:
-                _default = Bus.from_env()
-                _default_from_env = False
-    return _default
-
-
-def reset_default() -> None:
-    """Forget the default bus so that BUSIGNAL_URL is read again (for tests)."""
-    global _default, _default_from_env
-    with _default_lock:
-        _default, _default_from_env = None, True

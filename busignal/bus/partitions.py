@@ -30,7 +30,13 @@ from busignal.errors import ConfigurationError
 from busignal.wire.codec import dumps
 from busignal.wire.keys import Keys
 
-__all__ = ["Partitioning", "announce", "announce_async", "partition_counts"]
+__all__ = [
+    "Announced",
+    "Partitioning",
+    "announce",
+    "announce_async",
+    "partition_counts",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,25 @@ def partition_counts(members: Any) -> int:
 
 def _text(value: object) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class Announced:
+    """The partition counts this process has recorded, each recorded once."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts: set[tuple[str, int]] = set()
+
+    def pending(self, signal: str, partitioning: Partitioning | None) -> int:
+        """The partition count to record before sending, or 0 when done already."""
+        if partitioning is None or partitioning.count == 1:
+            return 0
+        return 0 if (signal, partitioning.count) in self._counts else partitioning.count
+
+    def add(self, signal: str, count: int) -> None:
+        """Remember that ``count`` partitions of ``signal`` are recorded."""
+        self._counts.add((signal, count))
 
 
 def announce(client: redis.Redis, keys: Keys, signal: str, count: int) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from busignal.bus.replies import Collector
+from busignal.bus.collector import Collector
 
 __all__ = ["ADD_AND_NAME_SERVICES", "Send", "Services", "text"]
 

@@ -1,10 +1,10 @@
-"""The asyncio plumbing of in-process dispatch, private to ``busignal.dispatch.signal``.
+"""The asyncio plumbing of in-process dispatch, private to ``busignal.dispatch.local``.
 
 Running async receivers concurrently with Django's error semantics (one
 failure raises itself, not an ExceptionGroup), running the sync group in a
 thread with its context copied back, and running a coroutine from sync
 code whether or not a loop is running. Kept apart so that
-``busignal.dispatch.signal`` is about signals and their receivers.
+``busignal.dispatch.local`` is about calling receivers.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import contextvars
 import functools
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from busignal.dispatch.signal import Receiver, Responses
+from busignal.dispatch.types import Receiver, Responses
 
 __all__ = ["dispatch", "gather", "restore_context", "run_coroutine"]
 

@@ -1,10 +1,10 @@
-"""How a receiver is checked, referenced and identified; private to signal.
+"""How a receiver is checked, referenced and identified; private to dispatch.
 
 The checks ``Signal.connect`` makes (callable, accepts ``**kwargs``), the
 strong reference with ``weakref.ref``'s interface, whether a receiver is
 async, and the lookup key that makes connecting twice a no-op, as in
-Django's dispatcher. Kept apart so that ``busignal.dispatch.signal`` is about
-signals.
+Django's dispatcher. Kept apart so that ``busignal.dispatch.registry`` is
+about one signal's connections.
 """
 
 from __future__ import annotations

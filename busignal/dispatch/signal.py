@@ -1,41 +1,26 @@
-"""Signal and receiver: the in-process dispatcher.
+"""Signal and receiver: the in-process dispatcher, and the door to the bus.
 
 Without a bus a :class:`Signal` behaves like ``django.dispatch.Signal`` of
 Django 6: weak references to receivers, ``dispatch_uid``, sender filtering,
 ``use_caching``, ``send``/``send_robust``/``asend``/``asend_robust`` with
-sync and async receivers. Each registration also records what the
-distributed worker needs: the receiver's wire id, the sender's wire name,
-whether it is async and whether it is broadcast (see :class:`Registration`).
+sync and async receivers. ``Signal`` is the facade: its receivers are kept
+by ``busignal.dispatch.registry``, called in-process by
+``busignal.dispatch.local``, and sent over a bus by
+``busignal.dispatch.view``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
 import threading
 import weakref
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Hashable,
-    Iterable,
-    Mapping,
-    MutableMapping,
-)
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from busignal import names
 from busignal.bus.partitions import Partitioning
-from busignal.dispatch.concurrency import dispatch, gather, run_coroutine
-from busignal.dispatch.receivers import (
-    Strong,
-    check_receiver,
-    is_async,
-    lookup_key,
-    make_id,
-)
+from busignal.dispatch.local import InProcess
+from busignal.dispatch.registry import NO_RECEIVERS as NO_RECEIVERS  # re-exported
+from busignal.dispatch.registry import Entry, ReceiverRegistry, Registration
+from busignal.dispatch.types import Receiver, Responses
 from busignal.dispatch.view import SignalView
 from busignal.errors import ConfigurationError
 from busignal.wire.keys import PARTITION_MARK
@@ -45,69 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Registration", "Signal", "named_signals", "receiver"]
 
-logger = logging.getLogger("busignal.dispatch")
-
 R = TypeVar("R", bound=Callable[..., object])
-Receiver = Callable[..., object]
-# The receiver is an object: a distributed send may answer with a remote one.
-Responses = list[tuple[object, object]]
-
-NONE_ID = id(None)
-# Cache marker: this sender has no receivers, so send() can return at once.
-NO_RECEIVERS = object()
 
 _registry_lock = threading.Lock()
 _registry: dict[str, list[weakref.ref[Signal]]] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """One live connection of a receiver, as the worker runtime sees it.
-
-    ``sender`` is the object the receiver was connected with, or ``None``
-    when it was connected to every sender (``sender_name == ""``) or that
-    sender has been garbage-collected.
-    """
-
-    receiver_id: str
-    receiver: Receiver
-    sender_name: str
-    sender: object | None
-    is_async: bool
-    broadcast: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """A connection as stored: references plus the precomputed wire names."""
-
-    key: tuple[Hashable, Hashable]
-    ref: Callable[[], Receiver | None]
-    sender_ref: Callable[[], object] | None
-    receiver_id: str
-    sender_name: str
-    is_async: bool
-    broadcast: bool
-
-    def alive(self) -> bool:
-        """Whether both the receiver and the sender still exist."""
-        sender_gone = self.sender_ref is not None and self.sender_ref() is None
-        return not sender_gone and self.ref() is not None
-
-    def registration(self) -> Registration | None:
-        """Resolve the references, or return None if either has died."""
-        receiver = self.ref()
-        sender = None if self.sender_ref is None else self.sender_ref()
-        if receiver is None or (self.sender_ref is not None and sender is None):
-            return None
-        return Registration(
-            self.receiver_id,
-            receiver,
-            self.sender_name,
-            sender,
-            self.is_async,
-            self.broadcast,
-        )
 
 
 class Signal:
@@ -161,21 +87,57 @@ class Signal:
         self.providing_args: frozenset[str] = frozenset(providing_args or ())
         self.bus = bus
         self.timeout = timeout
-        self.receivers: list[_Entry] = []
-        self.lock = threading.Lock()
-        self.use_caching = use_caching
-        # sender -> its entries (or NO_RECEIVERS); cleared by connect/disconnect.
-        self.sender_receivers_cache: MutableMapping[Any, Any] = (
-            weakref.WeakKeyDictionary() if use_caching else {}
-        )
-        self._dead_receivers = False
-        #: Changes whenever the registrations may have: lets callers cache them.
-        self.version = 0
+        self._connections = ReceiverRegistry(self, use_caching=use_caching)
+        #: This signal's receivers called here, whatever bus is configured.
+        self.in_process = InProcess(self, self._connections)
         if self.name is not None:
             _register(self.name, self)
 
     def __repr__(self) -> str:
         return f"<Signal {self.name!r}>" if self.name else "<Signal (unnamed)>"
+
+    # -- Django's attributes, kept by the registry ---------------------------
+
+    @property
+    def receivers(self) -> list[Entry]:
+        """The connections, in connection order (dead ones until cleaned up)."""
+        return self._connections.entries
+
+    @receivers.setter
+    def receivers(self, entries: list[Entry]) -> None:
+        self._connections.entries = entries
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock that guards ``receivers``."""
+        return self._connections.lock
+
+    @property
+    def use_caching(self) -> bool:
+        """Whether each sender's receivers are cached until the next (dis)connect."""
+        return self._connections.use_caching
+
+    @property
+    def sender_receivers_cache(self) -> MutableMapping[Any, Any]:
+        """sender -> its receivers (or NO_RECEIVERS), with ``use_caching``."""
+        return self._connections.cache
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the registrations may have: lets callers cache them."""
+        return self._connections.version
+
+    @property
+    def _dead_receivers(self) -> bool:
+        return self._connections.dead
+
+    def _clear_dead_receivers(self) -> None:
+        # The caller holds self.lock.
+        self._connections.clear_dead()
+
+    def _live_receivers(self, sender: object) -> tuple[list[Receiver], list[Receiver]]:
+        """Return the live receivers for ``sender``, split into (sync, async)."""
+        return self._connections.live(sender)
 
     def connect(
         self,
@@ -193,23 +155,7 @@ class Signal:
         TypeError or ValueError for a receiver that is not callable or does
         not accept ``**kwargs``, always (Django checks only under DEBUG).
         """
-        check_receiver(receiver)
-        key = lookup_key(receiver, sender, dispatch_uid)
-        entry = _Entry(
-            key=key,
-            ref=self._reference(receiver) if weak else Strong(receiver),
-            sender_ref=self._sender_reference(sender),
-            receiver_id=names.receiver_id(receiver, dispatch_uid or None),
-            sender_name=names.sender_name(sender),
-            is_async=is_async(receiver),
-            broadcast=broadcast,
-        )
-        with self.lock:
-            self._clear_dead_receivers()
-            if not any(existing.key == key for existing in self.receivers):
-                self.receivers.append(entry)
-            self.sender_receivers_cache.clear()
-            self.version += 1
+        self._connections.connect(receiver, sender, weak, dispatch_uid, broadcast)
 
     def disconnect(
         self,
@@ -221,18 +167,7 @@ class Signal:
 
         Returns whether a registration was removed.
         """
-        key = lookup_key(receiver, sender, dispatch_uid)
-        disconnected = False
-        with self.lock:
-            self._clear_dead_receivers()
-            for index, entry in enumerate(self.receivers):
-                if entry.key == key:
-                    del self.receivers[index]
-                    disconnected = True
-                    break
-            self.sender_receivers_cache.clear()
-            self.version += 1
-        return disconnected
+        return self._connections.disconnect(receiver, sender, dispatch_uid)
 
     def has_listeners(self, sender: object = None) -> bool:
         """Whether any live receiver would be called for ``sender``."""
@@ -250,7 +185,7 @@ class Signal:
         error is raised, or SignalTimeout naming services that did not answer.
         """
         if self.name is None:
-            return self._send_local(sender, named)
+            return self.in_process.call(sender, named, robust=False)
         return SignalView(self).send(sender, **named)
 
     def send_robust(self, sender: object, **named: object) -> Responses:
@@ -261,7 +196,7 @@ class Signal:
         Over a bus, remote errors and SignalTimeout are responses too.
         """
         if self.name is None:
-            return self._send_robust_local(sender, named)
+            return self.in_process.call(sender, named, robust=True)
         return SignalView(self).send_robust(sender, **named)
 
     async def asend(self, sender: object, **named: object) -> Responses:
@@ -272,13 +207,13 @@ class Signal:
         exception propagates as itself, several as an ExceptionGroup.
         """
         if self.name is None:
-            return await self._asend_local(sender, named)
+            return await self.in_process.acall(sender, named, robust=False)
         return await SignalView(self).asend(sender, **named)
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
         """Like :meth:`asend`, with exceptions returned as in send_robust."""
         if self.name is None:
-            return await self._asend_robust_local(sender, named)
+            return await self.in_process.acall(sender, named, robust=True)
         return await SignalView(self).asend_robust(sender, **named)
 
     def publish(self, sender: object, **named: object) -> str:
@@ -315,185 +250,14 @@ class Signal:
         With ``sender_name``, only those connected to all senders or to a
         sender of that wire name: the receivers a worker runs for an event.
         """
-        with self.lock:
-            self._clear_dead_receivers()
-            entries = list(self.receivers)
-        wanted = ("", sender_name)
-        return [
-            registration
-            for entry in entries
-            if sender_name is None or entry.sender_name in wanted
-            if (registration := entry.registration()) is not None
-        ]
+        return self._connections.registrations(sender_name)
 
     def find_receiver(self, receiver_id: str) -> Receiver | None:
         """Return the live local receiver with wire id ``receiver_id``, if any.
 
         Used to label a remote result with the local function object.
         """
-        for entry in list(self.receivers):
-            if entry.receiver_id == receiver_id and entry.alive():
-                return entry.ref()
-        return None
-
-    # -- in-process dispatch -------------------------------------------------
-
-    def _send_local(
-        self, sender: object, named: dict[str, object], robust: bool = False
-    ) -> Responses:
-        if not self.receivers or self._cached(sender) is NO_RECEIVERS:
-            return []
-        sync_receivers, async_receivers = self._live_receivers(sender)
-        responses = self._call_group(sync_receivers, sender, named, robust)
-        if async_receivers:
-            acall = self._acall_robust if robust else self._acall
-
-            async def gather_async() -> list[object]:
-                return await gather(*(acall(r, sender, named) for r in async_receivers))
-
-            results = run_coroutine(gather_async)
-            responses.extend(zip(async_receivers, results, strict=True))
-        return responses
-
-    def _send_robust_local(self, sender: object, named: dict[str, object]) -> Responses:
-        return self._send_local(sender, named, robust=True)
-
-    async def _asend_local(
-        self, sender: object, named: dict[str, object], robust: bool = False
-    ) -> Responses:
-        if not self.receivers or self._cached(sender) is NO_RECEIVERS:
-            return []
-        sync_receivers, async_receivers = self._live_receivers(sender)
-        call_sync = functools.partial(
-            self._call_group, sync_receivers, sender, named, robust
-        )
-        acall = self._acall_robust if robust else self._acall
-        calls = [acall(r, sender, named) for r in async_receivers]
-        return await dispatch(
-            call_sync if sync_receivers else None, async_receivers, calls
-        )
-
-    async def _asend_robust_local(
-        self, sender: object, named: dict[str, object]
-    ) -> Responses:
-        return await self._asend_local(sender, named, robust=True)
-
-    def _call_group(
-        self,
-        receivers: list[Receiver],
-        sender: object,
-        named: dict[str, object],
-        robust: bool,
-    ) -> Responses:
-        """Call sync receivers in order; with ``robust``, collect exceptions."""
-        responses: Responses = []
-        for receiver in receivers:
-            try:
-                response = receiver(signal=self, sender=sender, **named)
-            except Exception as err:
-                if not robust:
-                    raise
-                self._log_robust_failure(receiver, err)
-                response = err
-            responses.append((receiver, response))
-        return responses
-
-    async def _acall(
-        self, receiver: Receiver, sender: object, named: dict[str, object]
-    ) -> object:
-        return await cast(
-            "Awaitable[object]", receiver(signal=self, sender=sender, **named)
-        )
-
-    async def _acall_robust(
-        self, receiver: Receiver, sender: object, named: dict[str, object]
-    ) -> object:
-        try:
-            return await self._acall(receiver, sender, named)
-        except Exception as err:
-            self._log_robust_failure(receiver, err)
-            return err
-
-    def _log_robust_failure(self, receiver: Receiver, err: Exception) -> None:
-        qualname = getattr(receiver, "__qualname__", repr(receiver))
-        logger.error(
-            "Error calling %s in Signal.send_robust() (%s)", qualname, err, exc_info=err
-        )
-
-    # -- registry bookkeeping ------------------------------------------------
-
-    def _reference(self, receiver: Receiver) -> Callable[[], Receiver | None]:
-        """A weak reference to ``receiver`` that flags this signal when it dies."""
-        owner: object = receiver
-        ref: Callable[[], Receiver | None]
-        if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
-            owner = receiver.__self__
-            ref = weakref.WeakMethod(receiver)
-        else:
-            ref = weakref.ref(receiver)
-        weakref.finalize(owner, self._flag_dead_receivers)
-        return ref
-
-    def _sender_reference(self, sender: object) -> Callable[[], object] | None:
-        """Reference ``sender`` weakly when possible, so its death drops its entries.
-
-        Without this, a new object reusing a dead sender's ``id()`` would get
-        its receivers. A sender that cannot be weakly referenced (a string, a
-        number) is held strongly, so its id cannot be reused either.
-        """
-        if sender is None:
-            return None
-        try:
-            return weakref.ref(sender, self._flag_dead_receivers)
-        except TypeError:
-            return Strong(sender)
-
-    def _cached(self, sender: object) -> object:
-        try:
-            return self.sender_receivers_cache.get(sender)
-        except TypeError:  # not weak-referenceable or not hashable: never cached
-            return None
-
-    def _matching_entries(self, sender: object) -> list[_Entry]:
-        if self.use_caching and not self._dead_receivers:
-            cached = self._cached(sender)
-            if cached is NO_RECEIVERS:
-                return []
-            if cached is not None:
-                return cast("list[_Entry]", cached)
-        with self.lock:
-            self._clear_dead_receivers()
-            sender_key = make_id(sender)
-            entries = [e for e in self.receivers if e.key[1] in (NONE_ID, sender_key)]
-            if self.use_caching:
-                # A sender that cannot be a WeakKeyDictionary key is not cached.
-                with contextlib.suppress(TypeError):
-                    self.sender_receivers_cache[sender] = entries or NO_RECEIVERS
-        return entries
-
-    def _live_receivers(self, sender: object) -> tuple[list[Receiver], list[Receiver]]:
-        """Return the live receivers for ``sender``, split into (sync, async)."""
-        sync_receivers: list[Receiver] = []
-        async_receivers: list[Receiver] = []
-        for entry in self._matching_entries(sender):
-            receiver = entry.ref()
-            if receiver is None or not entry.alive():
-                continue
-            group = async_receivers if entry.is_async else sync_receivers
-            group.append(receiver)
-        return sync_receivers, async_receivers
-
-    def _clear_dead_receivers(self) -> None:
-        # The caller holds self.lock.
-        if self._dead_receivers:
-            self._dead_receivers = False
-            self.receivers = [entry for entry in self.receivers if entry.alive()]
-
-    def _flag_dead_receivers(self, reference: object = None) -> None:
-        # Called from garbage collection, possibly while self.lock is held,
-        # so it only flags; connect, disconnect and send do the cleanup.
-        self._dead_receivers = True
-        self.version += 1
+        return self._connections.find(receiver_id)
 
 
 def receiver(

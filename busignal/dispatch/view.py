@@ -2,23 +2,42 @@
 
 Options cannot be keyword arguments of ``send`` because they would collide
 with receivers' kwargs, so they live on this small view instead. The
-``Signal`` methods themselves go through an unbound view.
+``Signal`` methods themselves go through an unbound view. A view sees its
+signal only through ``ViewedSignal``, so this module does not import
+``busignal.dispatch.signal``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from busignal.bus.bus import Bus, get_bus
+from busignal.bus.bus import Bus
+from busignal.bus.default import get_bus
+from busignal.dispatch.types import Receiver, Responses
 from busignal.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from busignal.dispatch.signal import Signal
+    from busignal.bus.partitions import Partitioning
+    from busignal.dispatch.local import InProcess
 
-__all__ = ["SignalView"]
+__all__ = ["SignalView", "ViewedSignal"]
 
-Responses = list[tuple[object, object]]
+
+class ViewedSignal(Protocol):
+    """What a view needs from its signal (``busignal.Signal`` is one)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def bus(self) -> Bus | None: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def partitioning(self) -> Partitioning: ...
+    @property
+    def in_process(self) -> InProcess: ...
+    def find_receiver(self, receiver_id: str) -> Receiver | None: ...
 
 
 class SignalView:
@@ -31,7 +50,11 @@ class SignalView:
     __slots__ = ("_bus", "signal", "timeout")
 
     def __init__(
-        self, signal: Signal, *, timeout: float | None = None, bus: Bus | None = None
+        self,
+        signal: ViewedSignal,
+        *,
+        timeout: float | None = None,
+        bus: Bus | None = None,
     ) -> None:
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
@@ -84,7 +107,7 @@ class SignalView:
         """Django's ``send``: every receiver's result; the first error raised."""
         target = self._target()
         if target is None:
-            return self.signal._send_local(sender, named)
+            return self.signal.in_process.call(sender, named, robust=False)
         bus, name = target
         return bus.send(name, sender, named, robust=False, **self._options())
 
@@ -92,7 +115,7 @@ class SignalView:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
         target = self._target()
         if target is None:
-            return self.signal._send_robust_local(sender, named)
+            return self.signal.in_process.call(sender, named, robust=True)
         bus, name = target
         return bus.send(name, sender, named, robust=True, **self._options())
 
@@ -100,7 +123,7 @@ class SignalView:
         """The coroutine form of ``send``."""
         target = self._target()
         if target is None:
-            return await self.signal._asend_local(sender, named)
+            return await self.signal.in_process.acall(sender, named, robust=False)
         bus, name = target
         return await bus.asend(name, sender, named, robust=False, **self._options())
 
@@ -108,7 +131,7 @@ class SignalView:
         """The coroutine form of ``send_robust``."""
         target = self._target()
         if target is None:
-            return await self.signal._asend_robust_local(sender, named)
+            return await self.signal.in_process.acall(sender, named, robust=True)
         bus, name = target
         return await bus.asend(name, sender, named, robust=True, **self._options())
 

@@ -17,9 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from busignal.bus.replies import Outcome
 from busignal.tracing import traceparent
 from busignal.wire.envelope import Envelope, Mode
+from busignal.wire.reply import Outcome
 
 if TYPE_CHECKING:
     from busignal.dispatch.signal import Registration, Signal

@@ -14,8 +14,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from busignal.bus.replies import encode_reply
 from busignal.wire.envelope import Mode
+from busignal.wire.reply import encode_reply
 
 if TYPE_CHECKING:
     from busignal.worker.delivery import Job

@@ -10,7 +10,8 @@ import pytest
 import redis
 
 import busignal
-from busignal.bus.bus import Bus, reset_default
+from busignal.bus.bus import Bus
+from busignal.bus.default import reset_default
 
 from .cluster_servers import LocalCluster
 from .servers import RedisServer, WorkerProcess, free_port, wait_for

@@ -23,7 +23,8 @@ import redis.cluster
 
 import busignal
 from busignal import ConfigurationError, RemoteReceiver
-from busignal.bus.bus import Bus, reset_default
+from busignal.bus.bus import Bus
+from busignal.bus.default import reset_default
 
 from .cluster_servers import LocalCluster
 from .servers import APPS, RedisServer, WorkerProcess, free_port, wait_for

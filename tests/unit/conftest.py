@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import busignal
-from busignal.bus.bus import Bus, reset_default
+from busignal.bus.bus import Bus
+from busignal.bus.default import reset_default
 
 from .bus_helpers import unique
 

@@ -18,7 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 import busignal
 from busignal import signals as bus_signals
-from busignal.bus.bus import Bus, reset_default
+from busignal.bus.bus import Bus
+from busignal.bus.default import reset_default
 from busignal.contrib.django import conf
 from busignal.contrib.django.conf import ForwardSpec
 from busignal.contrib.django.forward import Forwarder

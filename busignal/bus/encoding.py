@@ -1,0 +1,91 @@
+"""The stream entries a bus writes: one event's fields, for a send or a publish.
+
+Encoding happens before any I/O, so a kwarg that cannot be sent raises
+``SerializationError`` while nothing is written yet. The bus owns the
+round trips; this is only what goes in them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from busignal import tracing
+from busignal.bus.partitions import Partitioning
+from busignal.errors import SerializationError
+from busignal.names import sender_name
+from busignal.wire import envelope
+from busignal.wire.envelope import Mode
+from busignal.wire.keys import Keys
+from busignal.wire.signing import Signer
+
+__all__ = ["EntryEncoder"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryEncoder:
+    """Encodes the entries of one bus: its keys, its signer, its size limit."""
+
+    keys: Keys
+    signer: Signer | None
+    max_payload: int
+
+    def encode(
+        self,
+        signal: str,
+        sender: object,
+        kwargs: Mapping[str, object],
+        mode: Mode,
+        timeout: float = 0.0,
+        partition: int = 0,
+    ) -> tuple[str, dict[bytes, bytes], float]:
+        """(message id, fields, deadline) of one event; deadline 0 for none."""
+        deadline = time.time() + timeout if timeout else 0.0
+        mid = envelope.new_message_id()
+        reply_to = (
+            "" if mode is Mode.PUBLISH else self.keys.reply(mid, signal, partition)
+        )
+        _, fields = envelope.encode(
+            signal=signal,
+            sender=sender_name(sender),
+            kwargs=kwargs,
+            mode=mode,
+            reply_to=reply_to,
+            deadline=deadline,
+            trace=tracing.outgoing(),
+            message_id=mid,
+            signer=self.signer,
+            max_size=self.max_payload,
+        )
+        return mid, fields, deadline
+
+    def encode_many(
+        self,
+        signal: str,
+        sender: object,
+        batch: Iterable[Mapping[str, object]],
+        partitioning: Partitioning | None,
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """(stream, fields) of each event; SerializationError names a bad one."""
+        encoded = []
+        name, trace = sender_name(sender), tracing.outgoing()  # once per batch
+        streams = [self.keys.events(signal)]
+        for index, kwargs in enumerate(batch):
+            try:
+                part = partitioning.choose(kwargs) if partitioning is not None else 0
+                _, fields = envelope.encode(
+                    signal=signal,
+                    sender=name,
+                    kwargs=kwargs,
+                    mode=Mode.PUBLISH,
+                    trace=trace,
+                    signer=self.signer,
+                    max_size=self.max_payload,
+                )
+            except SerializationError as exc:
+                raise SerializationError(f"batch item {index}: {exc}") from exc
+            while len(streams) <= part:
+                streams.append(self.keys.events(signal, len(streams)))
+            encoded.append((streams[part], fields))
+        return encoded
