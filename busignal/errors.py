@@ -4,14 +4,20 @@
 
     BusignalError
     ├── SerializationError     a value cannot be encoded (raised before any I/O)
+    │   └── DecodeError        a payload cannot be decoded (the reason is its message)
     ├── ConfigurationError     a bad URL, option or signal setup
+    │   └── CodecError         a codec cannot be registered as given
     ├── BusUnavailable         Redis cannot be reached (URL shown, password redacted)
     ├── SignalTimeout          some services did not answer a send in time
     └── RemoteError            a receiver in another process raised an exception
                                whose class this process cannot rebuild
 
 ``SignalTimeout`` and ``RemoteError`` are also what ``send_robust`` returns as
-responses, so they carry enough to be read without a traceback.
+responses, so they carry enough to be read without a traceback. Each leaf is
+also the builtin exception the same mistake raises elsewhere (``TypeError``,
+``ValueError``, ``ConnectionError``, ``TimeoutError``), so ``except`` clauses
+written for those keep working. The leaves are importable from here and from
+where they are raised (``busignal.codec.DecodeError``, ...).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 __all__ = [
     "BusUnavailable",
     "BusignalError",
+    "CodecError",
     "ConfigurationError",
+    "DecodeError",
     "RemoteError",
     "SerializationError",
     "SignalTimeout",
@@ -38,8 +46,23 @@ class SerializationError(BusignalError, TypeError):
     """
 
 
+class DecodeError(SerializationError, ValueError):
+    """A payload is not a value this process can decode; the message says why.
+
+    Workers dead-letter the entry with that reason. A ``ValueError`` too, as
+    ``json.JSONDecodeError`` is.
+    """
+
+
 class ConfigurationError(BusignalError, ValueError):
     """A URL, option or signal cannot be used as given."""
+
+
+class CodecError(ConfigurationError):
+    """``busignal.codec.register`` refused a codec: bad code, class or a clash.
+
+    A ``ValueError`` (through ConfigurationError), as it always was.
+    """
 
 
 class BusUnavailable(BusignalError, ConnectionError):
@@ -88,3 +111,4 @@ class RemoteError(BusignalError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.type_name, self.message, self.remote_traceback))
+
