@@ -9,28 +9,38 @@
     │   └── CodecError         a codec cannot be registered as given
     ├── BusUnavailable         Redis cannot be reached (URL shown, password redacted)
     ├── SignalTimeout          some services did not answer a send in time
-    └── RemoteError            a receiver in another process raised an exception
-                               whose class this process cannot rebuild
+    ├── RemoteError            a receiver in another process raised an exception
+    │                          whose class this process cannot rebuild
+    ├── BadEntry               a stream entry cannot be trusted or read; a worker
+    │                          dead-letters it
+    ├── AmbiguousId            a plain dead-letter id is in several partitions
+    ├── EmbeddedUnavailable    no Redis server binary can be found or started
+    └── UsageError             a ``busignal`` command cannot run as asked (exit 2)
 
 ``SignalTimeout`` and ``RemoteError`` are also what ``send_robust`` returns as
-responses, so they carry enough to be read without a traceback. Each leaf is
-also the builtin exception the same mistake raises elsewhere (``TypeError``,
-``ValueError``, ``ConnectionError``, ``TimeoutError``), so ``except`` clauses
-written for those keep working. The leaves are importable from here and from
-where they are raised (``busignal.codec.DecodeError``, ...).
+responses, so they carry enough to be read without a traceback. Where the
+same mistake raises a builtin exception elsewhere, the leaf is that builtin
+too (``TypeError``, ``ValueError``, ``ConnectionError``, ``TimeoutError``), so
+``except`` clauses written for it keep working. The leaves are importable
+from here and from where they are raised (``busignal.codec.DecodeError``,
+``busignal.admin.dead.AmbiguousId``, ...).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousId",
+    "BadEntry",
     "BusUnavailable",
     "BusignalError",
     "CodecError",
     "ConfigurationError",
     "DecodeError",
+    "EmbeddedUnavailable",
     "RemoteError",
     "SerializationError",
     "SignalTimeout",
+    "UsageError",
 ]
 
 
@@ -112,3 +122,29 @@ class RemoteError(BusignalError):
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.type_name, self.message, self.remote_traceback))
 
+
+class BadEntry(BusignalError):
+    """A stream entry that cannot be trusted or read; it goes to the dead letters.
+
+    Raised while a worker reads an entry (bad signature, unknown wire
+    version, malformed body); the worker dead-letters the entry with this
+    message as the reason and keeps going.
+    """
+
+
+class AmbiguousId(BusignalError, ValueError):
+    """A plain dead-letter id found in more than one partition.
+
+    Nothing was replayed or purged; name the letter as ``PARTITION:ID``.
+    """
+
+
+class EmbeddedUnavailable(BusignalError):
+    """No Redis server binary could be found or started; the message says why."""
+
+
+class UsageError(BusignalError):
+    """A ``busignal`` command cannot run as asked; the message says why.
+
+    The command prints the message and exits with status 2.
+    """

@@ -26,6 +26,7 @@ from typing import Any
 
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
+from busignal.errors import AmbiguousId
 
 __all__ = [
     "AmbiguousId",
@@ -39,10 +40,6 @@ __all__ = [
 
 _ORIGINAL = (b"v", b"b", b"h")
 _DEAD_SUFFIX = ":dead"
-
-
-class AmbiguousId(ValueError):
-    """A plain dead-letter id found in more than one partition."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,16 +15,12 @@ import traceback
 from collections.abc import Sequence
 
 from busignal.bus.bus import Bus
-from busignal.errors import BusignalError, BusUnavailable
+from busignal.errors import BusignalError, BusUnavailable, UsageError
 from busignal.transport.clients import redact
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A command cannot run as asked; the message says why."""
 
 
 def _bus(url: str | None, namespace: str | None) -> Bus:

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import msgpack
 
-from busignal.errors import SerializationError
+from busignal.errors import BadEntry, SerializationError
 from busignal.wire import codec
 from busignal.wire.signing import Signer
 
@@ -51,10 +51,6 @@ class Mode(IntEnum):
 
 
 _MODES = (Mode.PUBLISH, Mode.SEND, Mode.SEND_ROBUST)  # by value, cheaper than Mode(n)
-
-
-class BadEntry(Exception):
-    """A stream entry that cannot be trusted or read; it goes to the dead letters."""
 
 
 @dataclass(slots=True)
