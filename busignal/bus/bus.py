@@ -16,12 +16,13 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import redis
 import redis.asyncio
 
 from busignal import tracing
+from busignal.bus.options import BusOptions
 from busignal.bus.partitions import Partitioning, announce, announce_async
 from busignal.bus.send_plan import Send, Services, text
 from busignal.errors import ConfigurationError, SerializationError
@@ -469,7 +470,7 @@ _default_from_env = True
 _default_lock = threading.Lock()
 
 
-def configure(url: str | None = None, **options: Any) -> Bus | None:
+def configure(url: str | None = None, **options: Unpack[BusOptions]) -> Bus | None:
     """Set (or with no URL, clear) the process's default bus and return it.
 
     Named signals without a bus of their own are distributed over the
