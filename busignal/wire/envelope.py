@@ -26,14 +26,7 @@ from busignal.errors import BadEntry, SerializationError
 from busignal.wire import codec
 from busignal.wire.signing import Signer
 
-__all__ = [
-    "WIRE_VERSION",
-    "BadEntry",
-    "Envelope",
-    "Mode",
-    "decode",
-    "encode",
-]
+__all__ = ["BadEntry", "Envelope", "Mode", "decode", "encode", "new_message_id"]
 
 WIRE_VERSION = b"1"
 _FIELD_VERSION = b"v"
