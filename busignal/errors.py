@@ -4,25 +4,45 @@
 
     BusignalError
     ├── SerializationError     a value cannot be encoded (raised before any I/O)
+    │   └── DecodeError        a payload cannot be decoded (the reason is its message)
     ├── ConfigurationError     a bad URL, option or signal setup
+    │   └── CodecError         a codec cannot be registered as given
     ├── BusUnavailable         Redis cannot be reached (URL shown, password redacted)
     ├── SignalTimeout          some services did not answer a send in time
-    └── RemoteError            a receiver in another process raised an exception
-                               whose class this process cannot rebuild
+    ├── RemoteError            a receiver in another process raised an exception
+    │                          whose class this process cannot rebuild
+    ├── BadEntry               a stream entry cannot be trusted or read; a worker
+    │                          dead-letters it
+    ├── AmbiguousId            a plain dead-letter id is in several partitions
+    ├── UnknownId              dead-letter ids that name no letter of the signal
+    ├── EmbeddedUnavailable    no Redis server binary can be found or started
+    └── UsageError             a ``busignal`` command cannot run as asked (exit 2)
 
 ``SignalTimeout`` and ``RemoteError`` are also what ``send_robust`` returns as
-responses, so they carry enough to be read without a traceback.
+responses, so they carry enough to be read without a traceback. Where the
+same mistake raises a builtin exception elsewhere, the leaf is that builtin
+too (``TypeError``, ``ValueError``, ``ConnectionError``, ``TimeoutError``), so
+``except`` clauses written for it keep working. The leaves are importable
+from here and from where they are raised (``busignal.codec.DecodeError``,
+``busignal.admin.dead.AmbiguousId``, ...).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousId",
+    "BadEntry",
     "BusUnavailable",
     "BusignalError",
+    "CodecError",
     "ConfigurationError",
+    "DecodeError",
+    "EmbeddedUnavailable",
     "RemoteError",
     "SerializationError",
     "SignalTimeout",
+    "UnknownId",
+    "UsageError",
 ]
 
 
@@ -38,8 +58,23 @@ class SerializationError(BusignalError, TypeError):
     """
 
 
+class DecodeError(SerializationError, ValueError):
+    """A payload is not a value this process can decode; the message says why.
+
+    Workers dead-letter the entry with that reason. A ``ValueError`` too, as
+    ``json.JSONDecodeError`` is.
+    """
+
+
 class ConfigurationError(BusignalError, ValueError):
     """A URL, option or signal cannot be used as given."""
+
+
+class CodecError(ConfigurationError):
+    """``busignal.codec.register`` refused a codec: bad code, class or a clash.
+
+    A ``ValueError`` (through ConfigurationError), as it always was.
+    """
 
 
 class BusUnavailable(BusignalError, ConnectionError):
@@ -88,3 +123,47 @@ class RemoteError(BusignalError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.type_name, self.message, self.remote_traceback))
+
+
+class BadEntry(BusignalError):
+    """A stream entry that cannot be trusted or read; it goes to the dead letters.
+
+    Raised while a worker reads an entry (bad signature, unknown wire
+    version, malformed body); the worker dead-letters the entry with this
+    message as the reason and keeps going.
+    """
+
+
+class AmbiguousId(BusignalError, ValueError):
+    """A plain dead-letter id found in more than one partition.
+
+    Nothing was replayed or purged; name the letter as ``PARTITION:ID``.
+    """
+
+
+class EmbeddedUnavailable(BusignalError):
+    """No Redis server binary could be found or started; the message says why."""
+
+
+class UsageError(BusignalError):
+    """A ``busignal`` command cannot run as asked; the message says why.
+
+    The command prints the message and exits with status 2.
+    """
+
+
+class UnknownId(BusignalError, LookupError):
+    """Dead-letter ids that name no letter of the signal (``ids`` lists them).
+
+    Nothing was replayed or purged: an operator acts on every letter asked
+    for, or on none.
+    """
+
+    def __init__(self, signal: str, ids: list[str]) -> None:
+        self.signal, self.ids = signal, ids
+        shown = ", ".join(repr(i) for i in ids)
+        letters = "dead letter with id" if len(ids) == 1 else "dead letters with ids"
+        super().__init__(
+            f"{signal!r} has no {letters} {shown}; "
+            f"see its ids with 'busignal dead list {signal}'"
+        )

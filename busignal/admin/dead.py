@@ -26,6 +26,7 @@ from typing import Any
 
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
+from busignal.errors import AmbiguousId, UnknownId
 
 __all__ = [
     "AmbiguousId",
@@ -40,23 +41,6 @@ __all__ = [
 
 _ORIGINAL = (b"v", b"b", b"h")
 _DEAD_SUFFIX = ":dead"
-
-
-class AmbiguousId(ValueError):
-    """A plain dead-letter id found in more than one partition."""
-
-
-class UnknownId(LookupError):
-    """Dead-letter ids that name no letter of the signal (``ids`` lists them)."""
-
-    def __init__(self, signal: str, ids: list[str]) -> None:
-        self.signal, self.ids = signal, ids
-        shown = ", ".join(repr(i) for i in ids)
-        letters = "dead letter with id" if len(ids) == 1 else "dead letters with ids"
-        super().__init__(
-            f"{signal!r} has no {letters} {shown}; "
-            f"see its ids with 'busignal dead list {signal}'"
-        )
 
 
 @dataclass(frozen=True, slots=True)

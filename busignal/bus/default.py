@@ -8,9 +8,10 @@ once, lazily, by ``Bus.from_env``.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Unpack
 
 from busignal.bus.bus import Bus
+from busignal.bus.options import BusOptions
 
 __all__ = ["configure", "get_bus", "reset_default"]
 
@@ -19,7 +20,7 @@ _default_from_env = True
 _default_lock = threading.Lock()
 
 
-def configure(url: str | None = None, **options: Any) -> Bus | None:
+def configure(url: str | None = None, **options: Unpack[BusOptions]) -> Bus | None:
     """Set (or with no URL, clear) the process's default bus and return it.
 
     Named signals without a bus of their own are distributed over the

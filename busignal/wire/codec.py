@@ -56,29 +56,37 @@ from datetime import UTC as _UTC
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgpack
 
-from busignal.errors import SerializationError
+from busignal.errors import CodecError, DecodeError
+from busignal.wire.codec_explain import explain
+from busignal.wire.codec_types import (
+    BIGINT,
+    BUILTIN_ENCODERS,
+    DATE,
+    DATETIME,
+    DECIMAL,
+    DEFAULTS,
+    ENCODERS,
+    FROZENSET,
+    NATIVE,
+    SET,
+    TIME,
+    TIMEDELTA,
+    TUPLE,
+    UUID_CODE,
+    Codec,
+    encode_codec,
+    type_name,
+)
+from busignal.wire.codec_types import MAX_DEPTH as MAX_DEPTH  # part of this API
 
-__all__ = [
-    "MAX_DEPTH",
-    "MAX_SIZE",
-    "USER_CODES",
-    "DecodeError",
-    "dumps",
-    "dumps_kwargs",
-    "loads",
-    "register",
-    "unregister",
-]
+__all__ = ["DecodeError", "dumps", "loads", "register"]
 
 T = TypeVar("T")
-
-MAX_DEPTH = 100
-"""How deeply tuples, sets, frozensets and codec values may nest."""
 
 MAX_SIZE = 16 * 1024 * 1024
 """The default largest payload :func:`loads` accepts, in bytes."""
@@ -86,142 +94,7 @@ MAX_SIZE = 16 * 1024 * 1024
 USER_CODES = range(64)
 """Extension type codes :func:`register` accepts."""
 
-_TUPLE, _SET, _FROZENSET = 64, 65, 66
-_DATETIME, _DATE, _TIME, _TIMEDELTA = 67, 68, 69, 70
-_DECIMAL, _UUID, _BIGINT = 71, 72, 73
-
-_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
-
-
-class DecodeError(SerializationError, ValueError):
-    """A payload is not a value this process can decode; the message says why.
-
-    Workers dead-letter the entry with that reason. A ``ValueError`` too, as
-    ``json.JSONDecodeError`` is.
-    """
-
-
-class _TooDeep(ValueError):
-    """Extension values nest more than MAX_DEPTH deep (found while packing)."""
-
-
-class _Codec(NamedTuple):
-    cls: type[Any]
-    code: int
-    encode: Callable[[Any], object]
-    decode: Callable[[Any], Any]
-
-
-# --- encoding ---------------------------------------------------------------
-
-_Encoder = Callable[[Any, int], object]
-
-
-def _pack(value: object, depth: int) -> bytes:
-    """Pack the payload of an extension value whose content sits at depth."""
-    if depth > MAX_DEPTH:
-        raise _TooDeep(f"extension values nested more than {MAX_DEPTH} deep")
-    data: bytes = msgpack.packb(value, default=_DEFAULTS[depth], strict_types=True)
-    return data
-
-
-def _default(depth: int, obj: object) -> object:
-    """msgpack's hook for values it cannot pack natively (strict_types)."""
-    encode = _ENCODERS.get(type(obj)) or _lookup(type(obj))
-    if encode is None:
-        raise TypeError(f"cannot encode {_type_name(type(obj))}")
-    return encode(obj, depth)
-
-
-def _lookup(cls: type[Any]) -> _Encoder | None:
-    """Find the encoder of cls's nearest base that has one."""
-    for base in cls.__mro__[1:]:
-        encode = _ENCODERS.get(base)
-        if encode is not None:
-            return encode
-    return None
-
-
-def _encode_int(obj: int, depth: int) -> object:
-    value = int.__int__(obj)
-    if _INT64_MIN <= value <= _UINT64_MAX:
-        return value
-    size = (value.bit_length() + 8) // 8
-    return msgpack.ExtType(_BIGINT, value.to_bytes(size, "big", signed=True))
-
-
-def _encode_items(code: int, obj: Any, depth: int) -> object:
-    return msgpack.ExtType(code, _pack(list(obj), depth + 1))
-
-
-def _encode_iso(code: int, obj: date | time, depth: int) -> object:
-    if not isinstance(obj, datetime | time) or obj.utcoffset() is None:
-        return msgpack.ExtType(code, obj.isoformat().encode("ascii"))
-    # isoformat() can write a sub-second UTC offset that Python 3.11's
-    # fromisoformat() silently drops, so the offset travels apart, exactly.
-    offset = obj.utcoffset()
-    assert offset is not None
-    naive = obj.replace(tzinfo=None).isoformat()
-    offset_us = offset // timedelta(microseconds=1)
-    return msgpack.ExtType(code, f"{naive}@{offset_us}".encode("ascii"))
-
-
-def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | time:
-    text, _, offset = data.decode("ascii").partition("@")
-    value = cls.fromisoformat(text)
-    if not offset:
-        return value
-    offset_us = int(offset)
-    zone = _UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
-    return value.replace(tzinfo=zone)
-
-
-def _encode_timedelta(obj: timedelta, depth: int) -> object:
-    payload = [obj.days, obj.seconds, obj.microseconds]
-    return msgpack.ExtType(_TIMEDELTA, msgpack.packb(payload))
-
-
-def _encode_decimal(obj: Decimal, depth: int) -> object:
-    return msgpack.ExtType(_DECIMAL, str(obj).encode("ascii"))
-
-
-def _encode_uuid(obj: UUID, depth: int) -> object:
-    return msgpack.ExtType(_UUID, obj.bytes)
-
-
-def _encode_list(obj: list[Any], depth: int) -> object:
-    return list(obj)
-
-
-def _encode_dict(obj: dict[Any, Any], depth: int) -> object:
-    return dict(obj)
-
-
-def _encode_codec(codec: _Codec, obj: object, depth: int) -> object:
-    return msgpack.ExtType(codec.code, _pack(codec.encode(obj), depth + 1))
-
-
-_BUILTIN_ENCODERS: dict[type[Any], _Encoder] = {
-    # Subclasses of native types reach the hook because of strict_types.
-    int: _encode_int,
-    float: lambda obj, depth: float.__float__(obj),
-    str: lambda obj, depth: str.__str__(obj),
-    bytes: lambda obj, depth: bytes(obj),
-    list: _encode_list,
-    dict: _encode_dict,
-    tuple: partial(_encode_items, _TUPLE),
-    set: partial(_encode_items, _SET),
-    frozenset: partial(_encode_items, _FROZENSET),
-    datetime: partial(_encode_iso, _DATETIME),
-    date: partial(_encode_iso, _DATE),
-    time: partial(_encode_iso, _TIME),
-    timedelta: _encode_timedelta,
-    Decimal: _encode_decimal,
-    UUID: _encode_uuid,
-}
-_ENCODERS: dict[type[Any], _Encoder] = dict(_BUILTIN_ENCODERS)
-_DEFAULTS = tuple(partial(_default, depth) for depth in range(MAX_DEPTH + 1))
-_NATIVE = frozenset({type(None), bool, bytearray, memoryview, msgpack.ExtType})
+# --- encoding (the encoders are in busignal.wire.codec_types) ----------------
 
 
 class _PackerSlot(threading.local):
@@ -243,15 +116,11 @@ def dumps(value: object, *, where: str = "value") -> bytes:
     one Packer, taken out of its slot while in use so that a codec calling
     dumps() gets a fresh one instead of corrupting the buffer).
     """
-    packer = _SLOT.packer or msgpack.Packer(default=_DEFAULTS[0], strict_types=True)
+    packer = _SLOT.packer or msgpack.Packer(default=DEFAULTS[0], strict_types=True)
     _SLOT.packer = None
     try:
         data: bytes = packer.pack(value)
     except Exception as exc:
-        # Imported here: the explanation needs this module's tables, and is
-        # only ever needed once packing has failed.
-        from busignal.wire.codec_explain import explain
-
         raise explain(value, where, exc) from exc  # the packer is dropped
     _SLOT.packer = packer
     return data
@@ -260,15 +129,6 @@ def dumps(value: object, *, where: str = "value") -> bytes:
 def dumps_kwargs(kwargs: Mapping[str, object]) -> bytes:
     """Encode a signal's kwargs; errors name the kwarg, e.g. ``kwargs['order']``."""
     return dumps(kwargs if type(kwargs) is dict else dict(kwargs), where="kwargs")
-
-
-# --- type names, for messages ----------------------------------------------
-
-
-def _type_name(cls: type[Any]) -> str:
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # --- decoding ---------------------------------------------------------------
@@ -315,6 +175,16 @@ def _unpack_list(data: bytes, depth: int, what: str) -> list[Any]:
     return items
 
 
+def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | time:
+    text, _, offset = data.decode("ascii").partition("@")
+    value = cls.fromisoformat(text)
+    if not offset:
+        return value
+    offset_us = int(offset)
+    zone = _UTC if offset_us == 0 else timezone(timedelta(microseconds=offset_us))
+    return value.replace(tzinfo=zone)
+
+
 def _decode_timedelta(data: bytes, depth: int) -> timedelta:
     parts = _unpack_list(data, depth, "timedelta")
     if len(parts) != 3 or any(type(part) is not int for part in parts):
@@ -322,41 +192,41 @@ def _decode_timedelta(data: bytes, depth: int) -> timedelta:
     return timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2])
 
 
-def _decode_codec(codec: _Codec, data: bytes, depth: int) -> object:
+def _decode_codec(codec: Codec, data: bytes, depth: int) -> object:
     value = _unpack(data, depth + 1)
     try:
         return codec.decode(value)
     except Exception as exc:
         raise DecodeError(
-            f"the codec for {_type_name(codec.cls)} (code {codec.code}) could not "
+            f"the codec for {type_name(codec.cls)} (code {codec.code}) could not "
             f"decode its payload: {type(exc).__name__}: {exc}"
         ) from exc
 
 
 _BUILTIN_DECODERS: dict[int, _Decoder] = {
-    _TUPLE: lambda data, depth: tuple(_unpack_list(data, depth, "tuple")),
-    _SET: lambda data, depth: set(_unpack_list(data, depth, "set")),
-    _FROZENSET: lambda data, depth: frozenset(_unpack_list(data, depth, "frozenset")),
-    _DATETIME: lambda data, depth: _decode_clock(datetime, data),
-    _DATE: lambda data, depth: date.fromisoformat(data.decode("ascii")),
-    _TIME: lambda data, depth: _decode_clock(time, data),
-    _TIMEDELTA: _decode_timedelta,
-    _DECIMAL: lambda data, depth: Decimal(data.decode("ascii")),
-    _UUID: lambda data, depth: UUID(bytes=data),
-    _BIGINT: lambda data, depth: int.from_bytes(data, "big", signed=True),
+    TUPLE: lambda data, depth: tuple(_unpack_list(data, depth, "tuple")),
+    SET: lambda data, depth: set(_unpack_list(data, depth, "set")),
+    FROZENSET: lambda data, depth: frozenset(_unpack_list(data, depth, "frozenset")),
+    DATETIME: lambda data, depth: _decode_clock(datetime, data),
+    DATE: lambda data, depth: date.fromisoformat(data.decode("ascii")),
+    TIME: lambda data, depth: _decode_clock(time, data),
+    TIMEDELTA: _decode_timedelta,
+    DECIMAL: lambda data, depth: Decimal(data.decode("ascii")),
+    UUID_CODE: lambda data, depth: UUID(bytes=data),
+    BIGINT: lambda data, depth: int.from_bytes(data, "big", signed=True),
 }
 _DECODERS: dict[int, _Decoder] = dict(_BUILTIN_DECODERS)
 _CODE_NAMES = {
-    _TUPLE: "tuple",
-    _SET: "set",
-    _FROZENSET: "frozenset",
-    _DATETIME: "datetime",
-    _DATE: "date",
-    _TIME: "time",
-    _TIMEDELTA: "timedelta",
-    _DECIMAL: "Decimal",
-    _UUID: "UUID",
-    _BIGINT: "big int",
+    TUPLE: "tuple",
+    SET: "set",
+    FROZENSET: "frozenset",
+    DATETIME: "datetime",
+    DATE: "date",
+    TIME: "time",
+    TIMEDELTA: "timedelta",
+    DECIMAL: "Decimal",
+    UUID_CODE: "UUID",
+    BIGINT: "big int",
 }
 _EXT_HOOKS = tuple(partial(_ext_hook, depth) for depth in range(MAX_DEPTH + 1))
 
@@ -393,8 +263,8 @@ def loads(data: bytes, *, max_size: int = MAX_SIZE) -> Any:
 
 # --- registered codecs ------------------------------------------------------
 
-_USER_CLASSES: dict[type[Any], _Codec] = {}
-_USER_CODES: dict[int, _Codec] = {}
+_USER_CLASSES: dict[type[Any], Codec] = {}
+_USER_CODES: dict[int, Codec] = {}
 
 
 def register(
@@ -409,27 +279,28 @@ def register(
     so nested registered types work); ``decode`` gets that value back and
     rebuilds the object. Every process that decodes must register the same
     codec. ``code`` is one of USER_CODES. Registering the same codec again
-    is a no-op; reusing a code or class for another codec raises ValueError.
+    is a no-op; reusing a code or class for another codec raises CodecError
+    (a ``ValueError``).
     """
     if not _is_user_code(code):
-        raise ValueError(f"codec code must be an int in 0..63, got {code!r}")
+        raise CodecError(f"codec code must be an int in 0..63, got {code!r}")
     if not _is_registrable(cls):
-        raise ValueError(f"cannot register a codec for {cls!r}; pass a class")
-    codec = _Codec(cls, code, encode, decode)
+        raise CodecError(f"cannot register a codec for {cls!r}; pass a class")
+    codec = Codec(cls, code, encode, decode)
     for existing in (_USER_CLASSES.get(cls), _USER_CODES.get(code)):
         if existing is not None and existing != codec:
-            raise ValueError(
-                f"cannot register {_type_name(cls)} as code {code}: "
-                f"{_type_name(existing.cls)} is registered as code {existing.code}"
+            raise CodecError(
+                f"cannot register {type_name(cls)} as code {code}: "
+                f"{type_name(existing.cls)} is registered as code {existing.code}"
             )
     _USER_CLASSES[cls] = _USER_CODES[code] = codec
-    _ENCODERS[cls] = partial(_encode_codec, codec)
+    ENCODERS[cls] = partial(encode_codec, codec)
     _DECODERS[code] = partial(_decode_codec, codec)
 
 
 def _is_registrable(cls: object) -> bool:
     """A class whose values would reach the default hook, so a codec applies."""
-    builtin = cls in _BUILTIN_ENCODERS or cls in _NATIVE
+    builtin = cls in BUILTIN_ENCODERS or cls in NATIVE
     return isinstance(cls, type) and not builtin
 
 
@@ -442,5 +313,5 @@ def unregister(cls: type[Any]) -> bool:
     codec = _USER_CLASSES.pop(cls, None)
     if codec is None:
         return False
-    del _USER_CODES[codec.code], _ENCODERS[cls], _DECODERS[codec.code]
+    del _USER_CODES[codec.code], ENCODERS[cls], _DECODERS[codec.code]
     return True

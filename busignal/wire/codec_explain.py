@@ -3,8 +3,9 @@
 Runs only after packing has failed, to build the SerializationError
 message: the path below ``where`` of the first value that cannot be
 encoded (``kwargs['order']['items'][2]``), its type and what to do. It
-mirrors ``busignal.wire.codec``'s encoders value by value, so it reads that
-module's tables; kept apart so that the codec module is about the format.
+mirrors the codec's encoders value by value, so it reads the same tables
+(``busignal.wire.codec_types``); kept apart so that the codec module is
+about the format.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ from functools import partial
 from typing import Any
 
 from busignal.errors import SerializationError
-from busignal.wire.codec import (
-    _ENCODERS,
-    _NATIVE,
+from busignal.wire.codec_types import (
+    ENCODERS,
     MAX_DEPTH,
-    _Codec,
-    _encode_codec,
-    _encode_dict,
-    _encode_iso,
-    _encode_list,
-    _Encoder,
-    _lookup,
-    _type_name,
+    NATIVE,
+    Codec,
+    Encoder,
+    encode_codec,
+    encode_dict,
+    encode_iso,
+    encode_list,
+    lookup,
+    type_name,
 )
 
-__all__ = ["explain"]
+__all__: list[str] = []  # only busignal.wire.codec calls explain()
 
 _HINT = (
     "pass a plain value (such as its primary key) or register a codec with "
@@ -55,14 +56,14 @@ _TOO_DEEP = f"nests tuples, sets and codec values more than {MAX_DEPTH} deep"
 def _find(value: object, path: str, depth: int, ancestors: set[int]) -> _Found:
     """Return (path, problem) for the first value below path that fails.
 
-    Mirrors _default: the same encoder is chosen for every value.
+    Mirrors codec_types.default: the same encoder is chosen for every value.
     """
     cls = type(value)
-    if cls in _NATIVE:
+    if cls in NATIVE:
         return None
-    encode = _ENCODERS.get(cls) or _lookup(cls)
+    encode = ENCODERS.get(cls) or lookup(cls)
     if encode is None:
-        return path, f"{_type_name(cls)} is not serializable; {_HINT}"
+        return path, f"{type_name(cls)} is not serializable; {_HINT}"
     if _is_scalar(encode):
         return None  # a builtin scalar encoder never fails
     if id(value) in ancestors:
@@ -74,23 +75,23 @@ def _find(value: object, path: str, depth: int, ancestors: set[int]) -> _Found:
         ancestors.discard(id(value))
 
 
-def _is_scalar(encode: _Encoder) -> bool:
+def _is_scalar(encode: Encoder) -> bool:
     if isinstance(encode, partial):
-        return encode.func is _encode_iso
-    return encode is not _encode_list and encode is not _encode_dict
+        return encode.func is encode_iso
+    return encode is not encode_list and encode is not encode_dict
 
 
 def _find_inside(
-    value: Any, encode: _Encoder, path: str, depth: int, ancestors: set[int]
+    value: Any, encode: Encoder, path: str, depth: int, ancestors: set[int]
 ) -> _Found:
-    if encode is _encode_dict:
+    if encode is encode_dict:
         return _find_dict(value, path, depth, ancestors)
-    if encode is _encode_list:
+    if encode is encode_list:
         children = ((f"{path}[{i}]", item) for i, item in enumerate(value))
         return _find_all(children, depth, ancestors)
     if depth + 1 > MAX_DEPTH:
         return path, _TOO_DEEP
-    if isinstance(encode, partial) and encode.func is _encode_codec:
+    if isinstance(encode, partial) and encode.func is encode_codec:
         return _find_codec(value, encode.args[0], path, depth + 1, ancestors)
     if isinstance(value, tuple):
         children = ((f"{path}[{i}]", item) for i, item in enumerate(value))
@@ -121,11 +122,11 @@ def _find_dict(
 
 
 def _find_codec(
-    value: object, codec: _Codec, path: str, depth: int, ancestors: set[int]
+    value: object, codec: Codec, path: str, depth: int, ancestors: set[int]
 ) -> _Found:
     try:
         encoded = codec.encode(value)
     except Exception as exc:
-        name = _type_name(codec.cls)
+        name = type_name(codec.cls)
         return path, f"the codec for {name} raised {type(exc).__name__}: {exc}"
     return _find(encoded, f"{path}<encoded>", depth, ancestors)

@@ -22,18 +22,11 @@ from typing import Any, NoReturn
 
 import msgpack
 
-from busignal.errors import SerializationError
+from busignal.errors import BadEntry, SerializationError
 from busignal.wire import codec
 from busignal.wire.signing import Signer
 
-__all__ = [
-    "WIRE_VERSION",
-    "BadEntry",
-    "Envelope",
-    "Mode",
-    "decode",
-    "encode",
-]
+__all__ = ["BadEntry", "Envelope", "Mode", "decode", "encode", "new_message_id"]
 
 WIRE_VERSION = b"1"
 _FIELD_VERSION = b"v"
@@ -51,10 +44,6 @@ class Mode(IntEnum):
 
 
 _MODES = (Mode.PUBLISH, Mode.SEND, Mode.SEND_ROBUST)  # by value, cheaper than Mode(n)
-
-
-class BadEntry(Exception):
-    """A stream entry that cannot be trusted or read; it goes to the dead letters."""
 
 
 @dataclass(slots=True)

@@ -18,13 +18,7 @@ from typing import Any, TypeVar
 from busignal import errors
 from busignal.errors import RemoteError
 
-__all__ = [
-    "RemoteReceiver",
-    "decode_error",
-    "encode_error",
-    "exception_name",
-    "register_exception",
-]
+__all__ = ["RemoteReceiver", "decode_error", "encode_error", "register_exception"]
 
 E = TypeVar("E", bound=type[BaseException])
 

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-__all__ = ["DIGEST_SIZE", "Signer", "parse_secrets"]
+__all__ = ["Signer", "parse_secrets"]
 
 DIGEST_SIZE = hashlib.sha256().digest_size
 """Length in bytes of a signature: the raw SHA-256 digest, not hex."""

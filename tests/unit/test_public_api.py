@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import busignal
 
 
 def test_public_api_all_is_sorted() -> None:
     assert busignal.__all__ == sorted(busignal.__all__)
+
+
+def _public_names_of_init() -> set[str]:
+    """Every public name busignal/__init__.py defines or imports."""
+    tree = ast.parse(Path(busignal.__file__).read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_public_api_all_is_complete() -> None:
+    assert set(busignal.__all__) == _public_names_of_init()
 
 
 def test_public_api_every_name_in_all_is_importable() -> None:

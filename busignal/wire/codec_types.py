@@ -1,0 +1,157 @@
+"""The codec's type table: which encoder each Python type gets, and the encoders.
+
+Shared by ``busignal.wire.codec`` (which packs with these tables and lets
+:func:`~busignal.wire.codec.register` add to them) and
+``busignal.wire.codec_explain`` (which walks a value that failed to pack
+and must choose the same encoder for every value as packing did). Kept
+apart so that both read one table and neither imports the other back.
+
+Internal to ``busignal.wire``: the format itself is described in
+``busignal.wire.codec``'s docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import msgpack
+
+from busignal.errors import SerializationError
+
+__all__: list[str] = []  # nothing here is for other subpackages
+
+MAX_DEPTH = 100
+"""How deeply tuples, sets, frozensets and codec values may nest."""
+
+TUPLE, SET, FROZENSET = 64, 65, 66
+DATETIME, DATE, TIME, TIMEDELTA = 67, 68, 69, 70
+DECIMAL, UUID_CODE, BIGINT = 71, 72, 73
+
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+class Codec(NamedTuple):
+    """A registered codec: ``cls`` travels as extension type ``code``."""
+
+    cls: type[Any]
+    code: int
+    encode: Callable[[Any], object]
+    decode: Callable[[Any], Any]
+
+
+Encoder = Callable[[Any, int], object]
+
+
+def type_name(cls: type[Any]) -> str:
+    """A class's name in messages: ``module.QualName``, bare for builtins."""
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def pack(value: object, depth: int) -> bytes:
+    """Pack the payload of an extension value whose content sits at depth."""
+    if depth > MAX_DEPTH:
+        # Only ever seen by codec.dumps, which explains it with the value's path.
+        raise SerializationError(f"extension values nested more than {MAX_DEPTH} deep")
+    data: bytes = msgpack.packb(value, default=DEFAULTS[depth], strict_types=True)
+    return data
+
+
+def default(depth: int, obj: object) -> object:
+    """msgpack's hook for values it cannot pack natively (strict_types)."""
+    encode = ENCODERS.get(type(obj)) or lookup(type(obj))
+    if encode is None:
+        raise TypeError(f"cannot encode {type_name(type(obj))}")
+    return encode(obj, depth)
+
+
+def lookup(cls: type[Any]) -> Encoder | None:
+    """Find the encoder of cls's nearest base that has one."""
+    for base in cls.__mro__[1:]:
+        encode = ENCODERS.get(base)
+        if encode is not None:
+            return encode
+    return None
+
+
+def encode_int(obj: int, depth: int) -> object:
+    value = int.__int__(obj)
+    if _INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    size = (value.bit_length() + 8) // 8
+    return msgpack.ExtType(BIGINT, value.to_bytes(size, "big", signed=True))
+
+
+def encode_items(code: int, obj: Any, depth: int) -> object:
+    return msgpack.ExtType(code, pack(list(obj), depth + 1))
+
+
+def encode_iso(code: int, obj: date | time, depth: int) -> object:
+    if not isinstance(obj, datetime | time) or obj.utcoffset() is None:
+        return msgpack.ExtType(code, obj.isoformat().encode("ascii"))
+    # isoformat() can write a sub-second UTC offset that Python 3.11's
+    # fromisoformat() silently drops, so the offset travels apart, exactly.
+    offset = obj.utcoffset()
+    assert offset is not None
+    naive = obj.replace(tzinfo=None).isoformat()
+    offset_us = offset // timedelta(microseconds=1)
+    return msgpack.ExtType(code, f"{naive}@{offset_us}".encode("ascii"))
+
+
+def encode_timedelta(obj: timedelta, depth: int) -> object:
+    payload = [obj.days, obj.seconds, obj.microseconds]
+    return msgpack.ExtType(TIMEDELTA, msgpack.packb(payload))
+
+
+def encode_decimal(obj: Decimal, depth: int) -> object:
+    return msgpack.ExtType(DECIMAL, str(obj).encode("ascii"))
+
+
+def encode_uuid(obj: UUID, depth: int) -> object:
+    return msgpack.ExtType(UUID_CODE, obj.bytes)
+
+
+def encode_list(obj: list[Any], depth: int) -> object:
+    return list(obj)
+
+
+def encode_dict(obj: dict[Any, Any], depth: int) -> object:
+    return dict(obj)
+
+
+def encode_codec(codec: Codec, obj: object, depth: int) -> object:
+    return msgpack.ExtType(codec.code, pack(codec.encode(obj), depth + 1))
+
+
+BUILTIN_ENCODERS: dict[type[Any], Encoder] = {
+    # Subclasses of native types reach the hook because of strict_types.
+    int: encode_int,
+    float: lambda obj, depth: float.__float__(obj),
+    str: lambda obj, depth: str.__str__(obj),
+    bytes: lambda obj, depth: bytes(obj),
+    list: encode_list,
+    dict: encode_dict,
+    tuple: partial(encode_items, TUPLE),
+    set: partial(encode_items, SET),
+    frozenset: partial(encode_items, FROZENSET),
+    datetime: partial(encode_iso, DATETIME),
+    date: partial(encode_iso, DATE),
+    time: partial(encode_iso, TIME),
+    timedelta: encode_timedelta,
+    Decimal: encode_decimal,
+    UUID: encode_uuid,
+}
+ENCODERS: dict[type[Any], Encoder] = dict(BUILTIN_ENCODERS)
+"""Every type's encoder: the builtin ones plus registered codecs."""
+
+DEFAULTS = tuple(partial(default, depth) for depth in range(MAX_DEPTH + 1))
+"""msgpack's ``default`` hook for each depth, made once."""
+
+NATIVE = frozenset({type(None), bool, bytearray, memoryview, msgpack.ExtType})
+"""Types msgpack packs itself: they never reach the hook."""
