@@ -1,8 +1,10 @@
 """Example services, deployable as they are: the demo and docker-compose.yml run them.
 
-They ship inside the package (not as a top-level package of their own) so
-that ``busignal demo`` works from any installation, and so that their
-names cannot collide with a user's own modules.
+Their code lives in the repository's top-level ``workers/`` folder, the
+home of what docker-compose.yml deploys, and ships inside the package as
+``busignal.examples`` (``busignal/examples`` links to ``workers/``, and a
+build copies the files), so that ``busignal demo`` works from any
+installation and their names cannot collide with a user's own modules.
 
 * ``busignal.examples.signals``: the named signals every process shares.
 * ``busignal.examples.billing``: service ``billing`` (``busignal worker
