@@ -7,8 +7,11 @@ receivers in a thread pool and async ones on its loop, and posts the
 batch's replies, dead letters and acks in one pipeline. Liveness
 (heartbeats, leases, reclaiming a dead worker's entries) is in
 ``liveness``; running receivers in ``running``; settling a batch
-(replies, retries, dead letters, acks) in ``settle``; the broadcast
-reader in ``broadcast``, all beside this module.
+(replies, retries, dead letters, acks) in ``settle``; decoding a batch
+in ``intake``; the broadcast reader in ``broadcast``; the fast lane in
+``lane``, all beside this module. None of them imports this one: each is
+given the worker's ``WorkerContext`` and calls back through a Protocol
+(``LaneHost``, ``BroadcastHost``) that ``Worker`` satisfies.
 """
 
 from __future__ import annotations
