@@ -45,7 +45,7 @@ from busignal.worker.routes import Routes
 from busignal.worker.running import Runner
 from busignal.worker.settle import Batch, settle_all
 
-__all__ = ["Worker", "WorkerConfig", "default_consumer_name"]
+__all__ = ["Worker", "WorkerConfig"]
 
 #: How often the loop looks for retries and lost entries while the lane reads.
 LOOP_PERIOD = 0.05
