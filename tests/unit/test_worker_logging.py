@@ -28,7 +28,9 @@ def _failing_signal(name: str) -> Signal:
 
 
 def _receiver_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name.startswith("busignal.worker") and r.exc_info]
+    return [
+        r for r in caplog.records if r.name.startswith("busignal.worker") and r.exc_info
+    ]
 
 
 def test_worker_logs_failing_published_receiver_at_error_with_traceback(
