@@ -71,8 +71,10 @@ class LaneHost(Protocol):
 class Lane:
     """One reader thread of a worker; ``start()``, then ``join()`` once stopping.
 
-    Everything but ``failure`` is the lane thread's own; ``failure`` is
-    written once by it and read by the loop after ``join()``.
+    Its batches in hand and on their way are the lane thread's own; what
+    it shares it writes through their owners (``Liveness.hold``/``release``,
+    ``HandledCount.add``). ``failure`` is written once by the lane thread
+    and read by the loop after ``join()``.
     """
 
     def __init__(
