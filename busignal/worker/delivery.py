@@ -163,12 +163,14 @@ class Job:
         token = current_delivery.set(self.delivery)
         trace = traceparent.set(self.delivery.trace)
         try:
-            self._run_receivers_within()
+            self.run_sync_in_context()
         finally:
             traceparent.reset(trace)
             current_delivery.reset(token)
 
-    def _run_receivers_within(self) -> None:
+    def run_sync_in_context(self) -> None:
+        """Run the sync receivers (within ``receiving``), with this job's
+        delivery and trace already made current by the caller (``run_chunk``)."""
         if self.receiving is None:
             self._run_receivers()
         else:
@@ -262,7 +264,7 @@ def run_chunk(jobs: Sequence[Job]) -> None:
         for job in jobs:
             current_delivery.set(job.delivery)
             traceparent.set(job.delivery.trace)
-            job._run_receivers_within()
+            job.run_sync_in_context()
     finally:
         traceparent.reset(trace)
         current_delivery.reset(token)

@@ -41,6 +41,8 @@ __all__ = [
     "LAPSE_INTERVALS",
     "Heartbeat",
     "forget",
+    "judge",
+    "live_consumers",
     "read",
 ]
 
@@ -147,3 +149,20 @@ async def _delete_if_unchanged(client: Any, key: str, beat: Heartbeat) -> bool:
 
 def _text(value: object) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+async def live_consumers(
+    client: Any, key: str, interval: float
+) -> tuple[set[str], list[str]]:
+    """Consumers whose heartbeat is recent, and those whose heartbeat lapsed."""
+    live, lapsed, _ = judge(await client.hgetall(key), interval)
+    return live, lapsed
+
+
+def judge(raw: Any, interval: float) -> tuple[set[str], list[str], list[Heartbeat]]:
+    """Live names, lapsed (or unreadable) names, and the records of gone workers."""
+    now = time.time()
+    beats, lapsed = read(raw, interval)
+    live = {b.name for b in beats if b.is_live(now)}
+    lapsed += [b.name for b in beats if not b.is_live(now)]
+    return live, lapsed, [b for b in beats if b.is_gone(now)]

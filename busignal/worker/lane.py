@@ -15,42 +15,83 @@ the worker's liveness knows such a read is on its way, so what it delivered
 is neither reclaimed as lost nor left without a lease.
 
 Used on a single Redis outside burst mode; a cluster worker reads slot
-groups on the loop.
+groups on the loop. What the lane calls back on the worker is a
+``LaneHost``; the rest it is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 import time
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
 
 import redis
 
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.transport.raw import Wire
-from busignal.worker.delivery import run_chunk
-from busignal.worker.reading import raw_entries
+from busignal.worker import backoff
+from busignal.worker.context import HandledCount, WorkerContext
+from busignal.worker.delivery import Job, run_chunk
+from busignal.worker.liveness import Liveness
+from busignal.worker.reading import Entry, raw_entries
+from busignal.worker.running import Runner
 from busignal.worker.settle import Batch, settle_all
 
-if TYPE_CHECKING:
-    from busignal.worker.liveness import Liveness
-    from busignal.worker.reading import Entry
-    from busignal.worker.worker import Worker
-
-__all__ = ["Lane", "Settled"]
+__all__ = ["Lane", "LaneHost", "Settled"]
 
 logger = logging.getLogger(__name__)
 
 
-class Lane:
-    """One reader thread of a worker; ``start()``, then ``join()`` once stopping."""
+class LaneHost(Protocol):
+    """What the lane calls back on its worker (the loop's side)."""
 
-    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop) -> None:
-        self.worker = worker
+    @property
+    def stopping(self) -> bool:
+        """Whether the worker is stopping: the lane finishes what it holds."""
+
+    def stop(self) -> None:
+        """Stop the worker (the lane failed); safe from any thread."""
+
+    def prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
+        """Decode entries into jobs; bad ones go to the batch's dead letters."""
+
+    async def complete(self, jobs: list[Job], batch: Batch) -> None:
+        """Run jobs on the loop's path and settle them (slow or async ones)."""
+
+    async def join_groups(self, start: str = "$") -> None:
+        """Create the service's consumer groups (one vanished)."""
+
+    def observe_handled(self, jobs: list[Job], seconds: float) -> None:
+        """Tell the worker's observers that jobs ran."""
+
+
+class Lane:
+    """One reader thread of a worker; ``start()``, then ``join()`` once stopping.
+
+    Its batches in hand and on their way are the lane thread's own; what
+    it shares it writes through their owners (``Liveness.hold``/``release``,
+    ``HandledCount.add``). ``failure`` is written once by the lane thread
+    and read by the loop after ``join()``.
+    """
+
+    def __init__(
+        self,
+        host: LaneHost,
+        context: WorkerContext,
+        *,
+        liveness: Liveness,
+        runner: Runner,
+        handled: HandledCount,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.host = host
+        self.context = context
+        self.liveness = liveness
+        self.runner = runner
+        self.handled = handled
         self.loop = loop
         self.failure: BaseException | None = None
         self._in_hand: list[Entry] = []  # read, not handled yet
@@ -69,50 +110,45 @@ class Lane:
         """Wait (without blocking the loop) for the lane to finish its batch."""
         await asyncio.to_thread(self._thread.join)
 
-    def _liveness(self) -> Liveness:
-        liveness = self.worker._liveness
-        assert liveness is not None
-        return liveness
-
     def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def _run(self) -> None:
-        worker = self.worker
-        block = worker.config.block_ms
-        client: Any = worker.bus.transport.sync_client(
-            socket_timeout=block / 1000 + worker.bus.config.socket_timeout
+        host, bus = self.host, self.context.bus
+        block = self.context.config.block_ms
+        client: Any = bus.transport.sync_client(
+            socket_timeout=block / 1000 + bus.config.socket_timeout
         )
         wire = Wire(client)
         self._builder = wire.builder()
         failures = 0
         try:
-            while self._in_hand or not worker.stopping:
+            while self._in_hand or not host.stopping:
                 try:
                     self._step(wire)
                     failures = 0
                 except CONNECTION_ERRORS as exc:
                     wire.reset()
-                    self._liveness().reading_since = None
+                    self.liveness.reading_since = None
                     self._unsent = Settled.merged(self._sent, self._unsent)
                     self._sent = None
                     failures += 1
-                    _pause(exc, failures)
+                    backoff.pause_sync(exc, failures)
                 except redis.ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise
                     logger.warning("consumer group vanished (%s); recreating it", exc)
-                    self._call(worker._join_groups(start="0"))
+                    self._call(host.join_groups(start="0"))
             if self._unsent is not None:
                 self._send(client, self._unsent)
         except BaseException as exc:
             logger.exception("the worker's reader failed; stopping the worker")
             self.failure = exc
-            self.loop.call_soon_threadsafe(worker.stop)
+            self.loop.call_soon_threadsafe(host.stop)
         finally:
-            for batch in (self._sent, self._unsent):
-                if batch is not None:
-                    batch.release(worker)
+            for settled in (self._sent, self._unsent):
+                if settled is not None:
+                    settled.release(self.liveness)
             wire.close()
 
     def _step(self, wire: Wire) -> None:
@@ -122,9 +158,7 @@ class Lane:
         for first, so that Redis prepares it while the receivers run.
         """
         if self._in_hand:
-            ahead = (
-                self._full and self.worker._runner.quick and not self.worker.stopping
-            )
+            ahead = self._full and self.runner.quick and not self.host.stopping
             if ahead:
                 self._request(wire, block=None)
             handled, self._in_hand = self._in_hand, []
@@ -132,11 +166,11 @@ class Lane:
             if not ahead:
                 return
         else:
-            self._request(wire, block=self.worker.config.block_ms)
+            self._request(wire, block=self.context.config.block_ms)
         replies = wire.receive()
-        self._liveness().reading_since = None
+        self.liveness.reading_since = None
         if self._sent is not None:
-            self._sent.release(self.worker)
+            self._sent.release(self.liveness)
             self._sent = None
         self._in_hand, self._full = self._entries(replies)
 
@@ -147,20 +181,20 @@ class Lane:
         reclaims them); a lost connection sends the batch again (acks are
         idempotent).
         """
-        worker = self.worker
+        context = self.context
         commands = [] if self._unsent is None else self._unsent.batch.raw(self._builder)
-        streams = worker.routes.streams(worker.keys)
+        streams = context.routes.streams(context.keys)
         wait = () if block is None else ("BLOCK", block)
         commands.append(
             (
-                "XREADGROUP", "GROUP", worker.config.service, worker.consumer,
-                "COUNT", worker.config.batch, *wait,
+                "XREADGROUP", "GROUP", context.config.service, context.consumer,
+                "COUNT", context.config.batch, *wait,
                 "STREAMS", *streams, *(">",) * len(streams),
             )
         )  # fmt: skip
         wire.send(commands)
         self._sent, self._unsent = self._unsent, None
-        self._liveness().reading_since = time.time()
+        self.liveness.reading_since = time.time()
 
     def _entries(self, replies: list[Any]) -> tuple[list[Entry], bool]:
         """The entries a request read, and whether they were a full batch."""
@@ -171,37 +205,35 @@ class Lane:
         if isinstance(read, Exception):
             raise read
         entries, count = raw_entries(read)
-        return entries, count >= self.worker.config.batch
+        return entries, count >= self.context.config.batch
 
     def _handle(self, entries: list[Entry]) -> Settled | None:
         """Run a batch; return what its replies and acks are, to send with the
         next read (or None when the loop's path ran and settled it)."""
-        worker = self.worker
-        jobs, pipe = worker._prepare(entries)
-        if not worker._runner.quick:
-            self._call(worker._complete(jobs, pipe))
+        host, liveness, runner = self.host, self.liveness, self.runner
+        jobs, batch = host.prepare(entries)
+        if not runner.quick:
+            self._call(host.complete(jobs, batch))
             return None
-        liveness = worker._liveness
-        assert liveness is not None
-        settled = Settled(pipe, [(job.stream, job.entry_id) for job in jobs])
-        liveness.in_flight.update(dict.fromkeys(settled.keys, time.time()))
+        settled = Settled(batch, [(job.stream, job.entry_id) for job in jobs])
+        liveness.hold(settled.keys, time.time())
         started = time.time()
         try:
             if any(job.has_async for job in jobs):
                 # Async receivers run on the loop; the batch still settles
                 # here, with the next read.
-                self._call(worker._runner.run(jobs))
+                self._call(runner.run(jobs))
                 seconds = time.time() - started
             else:
                 run_chunk(jobs)
                 seconds = time.time() - started
-                worker._runner.note_time(seconds, len(jobs))
-            worker._observe_handled(jobs, seconds)
-            settle_all(worker, liveness, pipe, jobs)
+                runner.note_time(seconds, len(jobs))
+            host.observe_handled(jobs, seconds)
+            settle_all(self.context, liveness, batch, jobs)
         except BaseException:
-            settled.release(worker)
+            settled.release(liveness)
             raise
-        worker.handled += len(jobs)
+        self.handled.add(len(jobs))
         return settled
 
     def _send(self, client: Any, settled: Settled) -> None:
@@ -221,8 +253,8 @@ class Lane:
                         len(settled.keys),
                     )
                     raise
-                _pause(exc, failures)
-        settled.release(self.worker)
+                backoff.pause_sync(exc, failures)
+        settled.release(self.liveness)
 
 
 class Settled:
@@ -247,17 +279,7 @@ class Settled:
         first.keys += second.keys
         return first
 
-    def release(self, worker: Worker) -> None:
+    def release(self, liveness: Liveness) -> None:
         """Take the entries out of the in-flight set (once sent, or given up)."""
-        liveness = worker._liveness
-        if liveness is not None:
-            in_flight = liveness.in_flight
-            for key in self.keys:
-                in_flight.pop(key, None)
+        liveness.release(self.keys)
         self.keys = []
-
-
-def _pause(exc: BaseException, failures: int) -> None:
-    delay = min(5.0, 0.1 * 2 ** (failures - 1)) * random.uniform(0.5, 1.5)
-    logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
-    time.sleep(delay)

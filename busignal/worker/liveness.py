@@ -38,12 +38,14 @@ import msgpack
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.worker import heartbeat
 from busignal.worker.heartbeat import LAPSE_INTERVALS
+from busignal.worker.reading import text
 from busignal.worker.trim import trim_stream
 
 if TYPE_CHECKING:
-    from busignal.worker.worker import Entry, Worker
+    from busignal.worker.context import HandledCount, WorkerContext
+    from busignal.worker.reading import Entry
 
-__all__ = ["Liveness", "live_consumers"]
+__all__ = ["Liveness"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,36 +57,30 @@ TRIM_BEATS = 10
 FORGET_AFTER_MS = 60_000
 
 
-async def live_consumers(
-    client: Any, key: str, interval: float
-) -> tuple[set[str], list[str]]:
-    """Consumers whose heartbeat is recent, and those whose heartbeat lapsed."""
-    live, lapsed, _ = _judge(await client.hgetall(key), interval)
-    return live, lapsed
-
-
-def _judge(
-    raw: Any, interval: float
-) -> tuple[set[str], list[str], list[heartbeat.Heartbeat]]:
-    """Live names, lapsed (or unreadable) names, and the records of gone workers."""
-    now = time.time()
-    beats, lapsed = heartbeat.read(raw, interval)
-    live = {b.name for b in beats if b.is_live(now)}
-    lapsed += [b.name for b in beats if not b.is_live(now)]
-    return live, lapsed, [b for b in beats if b.is_gone(now)]
-
-
 class Liveness:
-    """The heartbeat task and reclaim logic of one worker."""
+    """The heartbeat task and reclaim logic of one worker.
 
-    def __init__(self, worker: Worker, client: Any) -> None:
-        self.worker = worker
+    It owns what the worker holds: ``in_flight`` and ``retries``, written by
+    the loop thread and by the lane thread. Each write is one dict operation
+    (atomic under the GIL) through ``hold``/``release``/``schedule_retry``
+    or on the loop; the loop's readers iterate over a copy (``list(...)``),
+    so a write from the lane meanwhile never breaks an iteration.
+    """
+
+    def __init__(
+        self, context: WorkerContext, client: Any, handled: HandledCount
+    ) -> None:
+        self.context = context
         self.client = client
-        self.config = worker.config
+        self.config = context.config
+        self.handled = handled
+        #: Entry (stream, id) -> when its receivers started; leases extended.
         self.in_flight: dict[tuple[str, str], float] = {}
         #: Since when a read of this worker's (the lane's) has been on its way
         #: unanswered, or None. What it delivered is held, not yet in flight.
+        #: Written by the lane thread only; read by the loop.
         self.reading_since: float | None = None
+        #: Entry (stream, id) -> (when due, attempt) of failures to run again.
         self.retries: dict[tuple[str, str], tuple[float, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._trim_task: asyncio.Task[None] | None = None
@@ -93,6 +89,16 @@ class Liveness:
         self._stopping = False
         self._forget_failed = False
         self._started = time.time()
+
+    def hold(self, keys: list[tuple[str, str]], since: float) -> None:
+        """Mark entries as running since ``since`` (any thread)."""
+        self.in_flight.update(dict.fromkeys(keys, since))
+
+    def release(self, keys: list[tuple[str, str]]) -> None:
+        """Entries no longer running: settled, or given up (any thread)."""
+        in_flight = self.in_flight
+        for key in keys:
+            in_flight.pop(key, None)
 
     # -- heartbeat ----------------------------------------------------------
 
@@ -105,15 +111,15 @@ class Liveness:
                 "seen": time.time(),
                 "started": self._started,
                 "interval": self.config.heartbeat_interval,
-                "handled": self.worker.handled,
-                "streams": self.worker.routes.streams(self.worker.keys),
+                "handled": self.handled.value,
+                "streams": self.context.routes.streams(self.context.keys),
             }
         )
 
     async def beat(self) -> None:
         """Write this worker's status and extend the leases of long receivers."""
         await self.client.hset(
-            self.worker.keys.workers, self.worker.consumer, self._status()
+            self.context.keys.workers, self.context.consumer, self._status()
         )
         horizon = time.time() - self.config.heartbeat_interval
         held: dict[str, list[str]] = {}
@@ -129,7 +135,7 @@ class Liveness:
     async def _extend(self, stream: str, ids: list[str]) -> None:
         if ids:
             await self.client.xclaim(
-                stream, self.config.service, self.worker.consumer, 0, ids, justid=True
+                stream, self.config.service, self.context.consumer, 0, ids, justid=True
             )
 
     async def _extend_unread(self, since: float) -> None:
@@ -143,12 +149,12 @@ class Liveness:
         # What this worker holds: the batch in hand, the one on its way, and
         # entries waiting for a retry (older, listed first).
         held = 2 * self.config.batch + len(self.retries)
-        for stream in self.worker.routes.streams(self.worker.keys):
+        for stream in self.context.routes.streams(self.context.keys):
             mine = await self.client.xpending_range(
-                stream, self.config.service, "-", "+", held, self.worker.consumer
+                stream, self.config.service, "-", "+", held, self.context.consumer
             )
             unread = [
-                _text(p["message_id"])
+                text(p["message_id"])
                 for p in mine
                 if int(p["time_since_delivered"]) <= newest
             ]
@@ -172,7 +178,7 @@ class Liveness:
             min(ids, key=_id_key),
             max(ids, key=_id_key),
             len(ids) + 100,
-            consumername=self.worker.consumer,
+            consumername=self.context.consumer,
         )
         wanted = set(ids)
         return {i: n for i, n in _ids(pending).items() if i in wanted}
@@ -196,11 +202,11 @@ class Liveness:
         (those with no group are capped at the bus's ``stream_maxlen``).
         Returns how many entries went.
         """
-        keys = self.worker.keys
-        streams = dict.fromkeys(self.worker.routes.streams(keys))
+        keys = self.context.keys
+        streams = dict.fromkeys(self.context.routes.streams(keys))
         async for key in self.client.scan_iter(match=keys.events_pattern(), count=500):
-            streams[_text(key)] = None
-        maxlen = self.worker.bus.config.stream_maxlen
+            streams[text(key)] = None
+        maxlen = self.context.bus.config.stream_maxlen
         removed = 0
         for stream in streams:
             removed += (await trim_stream(self.client, stream, maxlen=maxlen)).removed
@@ -242,7 +248,7 @@ class Liveness:
                 with contextlib.suppress(Exception):
                     task.result()
         with contextlib.suppress(*CONNECTION_ERRORS):
-            await self.client.hdel(self.worker.keys.workers, self.worker.consumer)
+            await self.client.hdel(self.context.keys.workers, self.context.consumer)
 
     # -- retries and reclaim ------------------------------------------------
 
@@ -256,7 +262,7 @@ class Liveness:
 
     async def _claim(self, stream: str, ids: list[str], min_idle: int) -> list[Any]:
         return await self.client.xclaim(  # type: ignore[no-any-return]
-            stream, self.config.service, self.worker.consumer, min_idle, ids
+            stream, self.config.service, self.context.consumer, min_idle, ids
         )
 
     async def _due_retries(self) -> list[Entry]:
@@ -272,7 +278,7 @@ class Liveness:
             del self.retries[(stream, entry_id)]
             for claimed_id, fields in await self._claim(stream, [entry_id], 0):
                 if fields:
-                    entries.append((stream, _text(claimed_id), fields, attempt + 1))
+                    entries.append((stream, text(claimed_id), fields, attempt + 1))
         return entries
 
     async def _lost(self, stream: str, live: set[str]) -> list[Entry]:
@@ -285,8 +291,8 @@ class Liveness:
         group = self.config.service
         takeover: dict[str, int] = {}
         for consumer in await self.client.xinfo_consumers(stream, group):
-            name = _text(consumer["name"])
-            if name == self.worker.consumer or name in live:
+            name = text(consumer["name"])
+            if name == self.context.consumer or name in live:
                 continue
             if not int(consumer["pending"]):
                 if int(consumer["idle"]) > max(
@@ -302,7 +308,7 @@ class Liveness:
             stream, group, "-", "+", self.config.batch, idle=self.config.min_idle_ms
         )
         takeover.update(
-            _ids(p for p in stalled if _text(p["consumer"]) != self.worker.consumer)
+            _ids(p for p in stalled if text(p["consumer"]) != self.context.consumer)
         )
         takeover.update(await self._orphans(stream))
         if not takeover:
@@ -313,7 +319,7 @@ class Liveness:
                 "took over %d entries of %s from lost consumers", len(claimed), stream
             )
         return [
-            (stream, _text(i), fields, takeover[_text(i)] + 1)
+            (stream, text(i), fields, takeover[text(i)] + 1)
             for i, fields in claimed
             if fields
         ]
@@ -338,7 +344,7 @@ class Liveness:
             "-",
             "+",
             self.config.batch,
-            self.worker.consumer,
+            self.context.consumer,
             idle=idle,
         )
         held = self.in_flight.keys() | self.retries.keys()
@@ -351,18 +357,18 @@ class Liveness:
         if now < self._next_reclaim and not self._burst:
             return entries
         self._next_reclaim = now + self.config.heartbeat_interval
-        raw = await self.client.hgetall(self.worker.keys.workers)
-        live, _, gone = _judge(raw, self.config.heartbeat_interval)
+        raw = await self.client.hgetall(self.context.keys.workers)
+        live, _, gone = heartbeat.judge(raw, self.config.heartbeat_interval)
         if gone:
             await self._forget(gone)
-        for stream in self.worker.routes.streams(self.worker.keys):
+        for stream in self.context.routes.streams(self.context.keys):
             entries += await self._lost(stream, live)
         return entries
 
     async def _forget(self, gone: list[heartbeat.Heartbeat]) -> None:
         """Delete the records of workers lost long ago; never stops a reclaim."""
         try:
-            await heartbeat.forget(self.client, self.worker.keys.workers, gone)
+            await heartbeat.forget(self.client, self.context.keys.workers, gone)
         except CONNECTION_ERRORS:
             raise
         except Exception as exc:  # e.g. a client without WATCH: warn once
@@ -373,13 +379,9 @@ class Liveness:
 
 def _ids(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Entry id -> times delivered, from XPENDING's extended form."""
-    return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+    return {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
     millis, _, sequence = entry_id.partition("-")
     return int(millis), int(sequence or 0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

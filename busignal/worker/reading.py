@@ -17,7 +17,15 @@ from typing import Any, Generic, TypeVar
 
 from redis.crc import key_slot
 
-__all__ = ["Entry", "Reads", "entries", "raw_entries", "slot_groups", "text"]
+__all__ = [
+    "Entry",
+    "Reads",
+    "entries",
+    "raw_entries",
+    "read_on_node",
+    "slot_groups",
+    "text",
+]
 
 T = TypeVar("T")
 Group = tuple[str, ...]
@@ -84,6 +92,32 @@ class Reads(Generic[T]):
         for task in self._tasks.values():
             task.cancel()
         self._tasks = {}
+
+
+async def read_on_node(
+    client: Any,
+    group: str,
+    consumer: str,
+    streams: Group,
+    start: str,
+    *,
+    count: int,
+    block: int | None,
+) -> Any:
+    """XREADGROUP sent to the cluster node serving the streams' slot.
+
+    redis-py asks the cluster which keys an XREADGROUP names (COMMAND
+    GETKEYS, a round trip per read) unless told the node. A read that
+    meets a moved slot raises; the worker backs off and the next read
+    goes where the refreshed slot map says.
+    """
+    node = client.get_node_from_key(streams[0])
+    wait = () if block is None else ("BLOCK", block)
+    return await client.execute_command(
+        "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *wait,
+        "STREAMS", *streams, *(start,) * len(streams),
+        target_nodes=node,
+    )  # fmt: skip
 
 
 def text(value: bytes | str) -> str:

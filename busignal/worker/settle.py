@@ -18,10 +18,10 @@ from busignal.wire.envelope import Mode
 from busignal.wire.reply import encode_reply
 
 if TYPE_CHECKING:
+    from busignal.worker.context import WorkerContext
     from busignal.worker.delivery import Job
     from busignal.worker.liveness import Liveness
     from busignal.worker.reading import Entry
-    from busignal.worker.worker import Worker
 
 __all__ = [
     "FIELD_SERVICE",
@@ -66,11 +66,17 @@ class Batch:
         """
         self.acks.setdefault((stream, group), []).append(entry_id)
 
-    def __getattr__(self, name: str) -> Any:
-        def record(*args: Any, **kwargs: Any) -> None:
-            self.commands.append((name, args, kwargs))
+    def rpush(self, key: str, value: bytes) -> None:
+        """Push a reply onto a waiting sender's list."""
+        self.commands.append(("rpush", (key, value), {}))
 
-        return record
+    def expire(self, key: str, seconds: int) -> None:
+        """Let a reply list lapse if its sender gave up."""
+        self.commands.append(("expire", (key, seconds), {}))
+
+    def xadd(self, stream: str, fields: dict[bytes, bytes], *, maxlen: int) -> None:
+        """Add a dead letter to a capped dead-letter stream."""
+        self.commands.append(("xadd", (stream, fields), {"maxlen": maxlen}))
 
     def extend(self, other: Batch) -> None:
         """Add another batch's commands and acks to this one."""
@@ -78,12 +84,12 @@ class Batch:
         for key, ids in other.acks.items():
             self.acks.setdefault(key, []).extend(ids)
 
-    def queue(self, pipe: Any) -> None:
+    def queue(self, pipeline: Any) -> None:
         """Add the batch's commands to a redis-py pipeline."""
         for name, args, kwargs in self.commands:
-            getattr(pipe, name)(*args, **kwargs)
+            getattr(pipeline, name)(*args, **kwargs)
         for (stream, group), ids in self.acks.items():
-            pipe.xack(stream, group, *ids)
+            pipeline.xack(stream, group, *ids)
 
     def raw(self, builder: Any) -> list[tuple[Any, ...]]:
         """The batch as command argument tuples, for ``busignal.transport.raw``.
@@ -104,9 +110,9 @@ class Batch:
         return out
 
     def _queue(self, client: Any) -> Any:
-        pipe = client.pipeline(transaction=False)
-        self.queue(pipe)
-        return pipe
+        pipeline = client.pipeline(transaction=False)
+        self.queue(pipeline)
+        return pipeline
 
     async def execute(self, client: Any) -> None:
         """Send the batch on an asyncio client."""
@@ -118,64 +124,66 @@ class Batch:
 
 
 def settle_all(
-    worker: Worker, liveness: Liveness, pipe: Batch, jobs: list[Job]
+    context: WorkerContext, liveness: Liveness, batch: Batch, jobs: list[Job]
 ) -> None:
     """Settle a batch: ``settle`` each job, with the common case inline.
 
     A published event whose receivers all returned needs only its ack;
     that is most of what a draining worker settles.
     """
-    service = worker.config.service
+    service = context.config.service
     for job in jobs:
         if job.envelope.mode is Mode.PUBLISH and not job.errors:
-            pipe.xack(job.stream, service, job.entry_id)
+            batch.xack(job.stream, service, job.entry_id)
         else:
-            settle(worker, liveness, pipe, job)
+            settle(context, liveness, batch, job)
 
 
-def settle(worker: Worker, liveness: Liveness, pipe: Batch, job: Job) -> None:
+def settle(context: WorkerContext, liveness: Liveness, batch: Batch, job: Job) -> None:
     """Reply and ack; or retry / dead-letter a failure nobody was told of."""
     env = job.envelope
     waiting = env.mode is not Mode.PUBLISH and not env.expired()
     if waiting:
-        reply = encode_reply(worker.config.service, worker.consumer, job.outcomes)
-        pipe.rpush(env.reply_to, reply)
-        pipe.expire(env.reply_to, worker.bus.config.reply_ttl)
+        reply = encode_reply(context.config.service, context.consumer, job.outcomes)
+        batch.rpush(env.reply_to, reply)
+        batch.expire(env.reply_to, context.bus.config.reply_ttl)
     elif job.failed:
         attempt = job.delivery.attempt
-        route = worker.routes.route(job.delivery.signal)
-        if attempt < route.max_deliveries(worker.config.max_deliveries):
+        route = context.routes.route(job.delivery.signal)
+        if attempt < route.max_deliveries(context.config.max_deliveries):
             liveness.schedule_retry(job.stream, job.entry_id, attempt)
             return
         error = next(o.error for o in job.outcomes if o.error is not None)
         reason = f"receiver failed {attempt} times; last error: {error!r}"
         dead_letter(
-            worker, pipe, (job.stream, job.entry_id, job.fields, attempt), reason
+            context, batch, (job.stream, job.entry_id, job.fields, attempt), reason
         )
         return
-    pipe.xack(job.stream, worker.config.service, job.entry_id)
+    batch.xack(job.stream, context.config.service, job.entry_id)
 
 
-def dead_letter(worker: Worker, pipe: Batch, entry: Entry, reason: str) -> None:
+def dead_letter(
+    context: WorkerContext, batch: Batch, entry: Entry, reason: str
+) -> None:
     """Move an entry to its signal's dead-letter stream, in the ack's batch."""
     stream, entry_id, fields, attempt = entry
-    config = worker.config
-    signal = worker.keys.signal_of(stream)
+    config = context.config
+    signal = context.keys.signal_of(stream)
     record = {k: v for k, v in fields.items() if k in ORIGINAL_FIELDS}
     record.update(
         {
             b"reason": reason.encode(),
             b"entry": entry_id.encode(),
             b"service": config.service.encode(),
-            b"worker": worker.consumer.encode(),
+            b"worker": context.consumer.encode(),
             b"attempts": str(attempt).encode(),
             b"at": repr(time.time()).encode(),
         }
     )
     # The dead letters of a partition stay in its slot, with its ack.
-    pipe.xadd(worker.keys.dead_of(stream), record, maxlen=config.dead_maxlen)
-    pipe.xack(stream, config.service, entry_id)
-    for observer in worker.observers:
+    batch.xadd(context.keys.dead_of(stream), record, maxlen=config.dead_maxlen)
+    batch.xack(stream, config.service, entry_id)
+    for observer in context.observers:
         try:
             observer.dead_lettered(signal, config.service, reason)
         except Exception:

@@ -7,8 +7,11 @@ receivers in a thread pool and async ones on its loop, and posts the
 batch's replies, dead letters and acks in one pipeline. Liveness
 (heartbeats, leases, reclaiming a dead worker's entries) is in
 ``liveness``; running receivers in ``running``; settling a batch
-(replies, retries, dead letters, acks) in ``settle``; the broadcast
-reader in ``broadcast``, all beside this module.
+(replies, retries, dead letters, acks) in ``settle``; decoding a batch
+in ``intake``; the broadcast reader in ``broadcast``; the fast lane in
+``lane``, all beside this module. None of them imports this one: each is
+given the worker's ``WorkerContext`` and calls back through a Protocol
+(``LaneHost``, ``BroadcastHost``) that ``Worker`` satisfies.
 """
 
 from __future__ import annotations
@@ -17,14 +20,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
-import signal as signals
-import socket
+import signal as os_signal
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -33,19 +32,18 @@ import redis.asyncio
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.errors import ConfigurationError
-from busignal.transport.clients import CONNECTION_ERRORS, refused_login
-from busignal.wire import envelope
-from busignal.wire.envelope import BadEntry
-from busignal.worker import broadcast, reading
-from busignal.worker.delivery import Delivery, Job, Receiving
+from busignal.transport.clients import CONNECTION_ERRORS
+from busignal.worker import backoff, broadcast, intake, reading
+from busignal.worker.config import WorkerConfig, default_consumer_name
+from busignal.worker.context import HandledCount, WorkerContext
+from busignal.worker.delivery import Job, Receiving
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
-from busignal.worker.reading import Entry as Entry  # re-exported: liveness imports it
-from busignal.worker.reading import Group, Reads, slot_groups
-from busignal.worker.routes import Match, Route, Routes
+from busignal.worker.reading import Entry, Group, Reads, slot_groups
+from busignal.worker.routes import Routes
 from busignal.worker.running import Runner
-from busignal.worker.settle import FIELD_SERVICE, Batch, dead_letter, settle_all
+from busignal.worker.settle import Batch, settle_all
 
 __all__ = ["Worker", "WorkerConfig"]
 
@@ -53,36 +51,6 @@ __all__ = ["Worker", "WorkerConfig"]
 LOOP_PERIOD = 0.05
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """How one worker process serves its service."""
-
-    service: str
-    concurrency: int = 8
-    batch: int = 100
-    block_ms: int = 1000
-    heartbeat_interval: float = 2.0
-    min_idle_ms: int = 30_000
-    retry_delay_ms: int = 2_000
-    max_deliveries: int = 5
-    grace: float = 30.0
-    consumer: str | None = None
-    dead_maxlen: int = 100_000
-
-    def __post_init__(self) -> None:
-        if not self.service or any(c in self.service for c in " {}"):
-            raise ConfigurationError(f"invalid service name {self.service!r}")
-        if self.concurrency < 1 or self.batch < 1 or self.max_deliveries < 1:
-            raise ConfigurationError(
-                "concurrency, batch and max_deliveries must be at least 1"
-            )
-
-
-def default_consumer_name(service: str) -> str:
-    """A consumer name unique to this process: service, host, pid, random."""
-    return f"{service}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Worker:
@@ -107,6 +75,10 @@ class Worker:
         self.consumer = config.consumer or default_consumer_name(config.service)
         self.routes = Routes(signals_to_serve)
         self.observers: list[Observer] = [LogObserver(), *observers]
+        #: What the worker's parts are given instead of the worker.
+        self.context = WorkerContext(
+            bus, config, self.keys, self.consumer, self.routes, self.observers
+        )
         #: Wraps each part of a job's receivers' run (tracing), if set.
         self.receiving: Receiving | None = None
         self._stopping = asyncio.Event()
@@ -116,13 +88,13 @@ class Worker:
         self._client: Any = None
         self._liveness: Liveness | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None
-        self._failures = 0
+        self._failures = 0  # consecutive failed reads of the loop
         self._reads: Reads[Any] = Reads()
         self._lane: Lane | None = None
         self._next_discovery = 0.0
         #: Set once the worker has joined its groups and announced itself.
         self.ready = threading.Event()
-        self.handled = 0
+        self._handled = HandledCount()
 
     # -- lifecycle --------------------------------------------------------
 
@@ -148,6 +120,11 @@ class Worker:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def handled(self) -> int:
+        """How many jobs this worker has handled so far."""
+        return self._handled.value
+
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; return the process exit code."""
         return asyncio.run(self._run_with_signals())
@@ -158,17 +135,17 @@ class Worker:
 
         def on_signal(signum: int) -> None:
             if self.stopping:
-                logger.warning("second %s: exiting now", signals.Signals(signum).name)
+                logger.warning("second %s: exiting now", os_signal.Signals(signum).name)
                 os._exit(1)
             logger.info(
                 "%s: finishing what is in hand (grace %.0fs)",
-                signals.Signals(signum).name,
+                os_signal.Signals(signum).name,
                 self.config.grace,
             )
             self.stop()
             deadline.append(loop.call_later(self.config.grace, os._exit, 1))
 
-        for signum in (signals.SIGTERM, signals.SIGINT):
+        for signum in (os_signal.SIGTERM, os_signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
         await self.serve()
         return 0
@@ -189,16 +166,18 @@ class Worker:
             socket_timeout=block_s + self.bus.config.socket_timeout
         )
         self._runner.start()
-        liveness = self._liveness = Liveness(self, self._client)
+        liveness = self._liveness = Liveness(self.context, self._client, self._handled)
         reader: asyncio.Task[None] | None = None
         try:
             with self.bus.transport.errors():  # a cluster/non-cluster mix-up
-                await self._with_backoff(self._discover)
-                await self._with_backoff(self._join_groups)
+                await self._until_through(self._discover)
+                await self._until_through(self.join_groups)
             await liveness.start(burst=burst)
             if not burst and self.routes.broadcast_streams(self.keys):
-                positions = await broadcast.positions(self, self._client)
-                reader = asyncio.create_task(broadcast.read_broadcasts(self, positions))
+                positions = await broadcast.positions(self.context, self._client)
+                reader = asyncio.create_task(
+                    broadcast.read_broadcasts(self.context, self, positions)
+                )
             self.ready.set()
             with self.bus.transport.errors():
                 await self._loop(liveness, burst)
@@ -224,19 +203,20 @@ class Worker:
             try:
                 entries = await self._next_entries(liveness, backlog, burst)
             except CONNECTION_ERRORS as exc:
-                await self._pause(exc)
+                self._failures += 1  # a successful read resets it
+                await backoff.pause(exc, self._failures)
                 continue
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 logger.warning("consumer group vanished (%s); recreating it", exc)
-                await self._with_backoff(lambda: self._join_groups(start="0"))
+                await self._until_through(lambda: self.join_groups(start="0"))
                 continue
             if entries:
                 await self.handle(entries)
             elif backlog:
                 backlog = False
-                self._start_lane(burst)
+                self._start_lane(liveness, burst)
             elif burst and not liveness.has_retries():
                 return
         # Reads still in flight on other cluster nodes: handle what they got.
@@ -244,43 +224,23 @@ class Worker:
             if entries := reading.entries(response):
                 await self.handle(entries)
 
-    def _start_lane(self, burst: bool) -> None:
+    def _start_lane(self, liveness: Liveness, burst: bool) -> None:
         """Hand reading new entries to the lane thread (single Redis, not burst)."""
         if burst or self.bus.transport.is_cluster or not self.routes.streams(self.keys):
             return
-        self._lane = Lane(self, asyncio.get_running_loop())
+        self._lane = Lane(
+            self,
+            self.context,
+            liveness=liveness,
+            runner=self._runner,
+            handled=self._handled,
+            loop=asyncio.get_running_loop(),
+        )
         self._lane.start()
 
-    async def _pause(self, exc: BaseException) -> None:
-        """Wait before retrying after a connection failure: exponential, jittered.
-
-        Consecutive failures double the wait up to 5 s; a successful read
-        resets it (``_failures = 0`` in the loop).
-        """
-        self._failures += 1
-        delay = min(5.0, 0.1 * 2 ** (self._failures - 1)) * random.uniform(0.5, 1.5)
-        logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
-        await asyncio.sleep(delay)
-
-    async def _with_backoff(self, action: Any) -> None:
-        """Run ``action`` until it gets through, with jittered backoff.
-
-        A refused login is raised at once: retrying a wrong password only
-        fills the log, and the CLI turns it into one line saying what to fix.
-        """
-        delay = 0.1
-        while True:
-            try:
-                await action()
-                return
-            except CONNECTION_ERRORS as exc:
-                if refused_login(exc):
-                    raise
-                if self.stopping and delay > 2:
-                    raise
-                logger.warning("Redis unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 5.0)
+    async def _until_through(self, action: Any) -> None:
+        """Run ``action`` until it gets through Redis (``backoff.until_through``)."""
+        await backoff.until_through(action, stopping=lambda: self.stopping)
 
     async def _discover(self) -> None:
         """Serve every partition any sender used (the signals' partitions sets).
@@ -292,16 +252,16 @@ class Worker:
         self._next_discovery = time.monotonic() + self.config.heartbeat_interval
         if not names:
             return
-        pipe = self._client.pipeline(transaction=False)
+        pipeline = self._client.pipeline(transaction=False)
         for name in names:
-            pipe.smembers(self.keys.partitions(name))
+            pipeline.smembers(self.keys.partitions(name))
         added: list[str] = []
-        for name, members in zip(names, await pipe.execute(), strict=True):
+        for name, members in zip(names, await pipeline.execute(), strict=True):
             for partition in self.routes.grow(name, partition_counts(members)):
                 added.append(self.keys.events(name, partition))
         if added and self.ready.is_set():
             logger.info("serving new partitions %s", ", ".join(added))
-            await self._join_groups(start="0", streams=added)
+            await self.join_groups(start="0", streams=added)
 
     async def _next_entries(
         self, liveness: Liveness, backlog: bool, burst: bool
@@ -318,9 +278,10 @@ class Worker:
         if time.monotonic() >= self._next_discovery:
             await self._discover()
 
-    async def _join_groups(
+    async def join_groups(
         self, start: str = "$", streams: Sequence[str] | None = None
     ) -> None:
+        """Create the service's group on each stream (those it serves by default)."""
         assert self._client is not None
         for stream in self.routes.streams(self.keys) if streams is None else streams:
             try:
@@ -357,7 +318,15 @@ class Worker:
 
     async def _read_group(self, streams: Group, start: str, block: int | None) -> Any:
         if self.bus.transport.is_cluster:
-            return await self._read_node(streams, start, block)
+            return await reading.read_on_node(
+                self._client,
+                self.config.service,
+                self.consumer,
+                streams,
+                start,
+                count=self.config.batch,
+                block=block,
+            )
         return await self._client.xreadgroup(
             self.config.service,
             self.consumer,
@@ -365,23 +334,6 @@ class Worker:
             count=self.config.batch,
             block=block,
         )
-
-    async def _read_node(self, streams: Group, start: str, block: int | None) -> Any:
-        """XREADGROUP sent to the node serving the group's slot.
-
-        redis-py asks the cluster which keys an XREADGROUP names (COMMAND
-        GETKEYS, a round trip per read) unless told the node. A read that
-        meets a moved slot raises; the worker backs off and the next read
-        goes where the refreshed slot map says.
-        """
-        node = self._client.get_node_from_key(streams[0])
-        wait = () if block is None else ("BLOCK", block)
-        return await self._client.execute_command(
-            "XREADGROUP", "GROUP", self.config.service, self.consumer,
-            "COUNT", self.config.batch, *wait,
-            "STREAMS", *streams, *(start,) * len(streams),
-            target_nodes=node,
-        )  # fmt: skip
 
     async def _counted(self, entries: list[Entry]) -> list[Entry]:
         """Give entries re-read from this worker's own pending list their attempt.
@@ -403,93 +355,34 @@ class Worker:
 
     # -- handling -------------------------------------------------------------
 
-    def _prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
-        """Decode a batch into jobs; bad entries go to the batch's dead letters.
-
-        Runs for every event a worker reads, so what is the same for a whole
-        stream (its signal, route and delivery limit) or for one sender (the
-        receivers it matches) is looked up once per batch.
-        """
-        pipe = Batch()
-        jobs: list[Job] = []
-        service = self.config.service
-        target_self = service.encode()
-        signer = self.bus.signer
-        max_size = self.bus.config.max_payload
-        streams: dict[str, tuple[str, Route, int]] = {}
-        matches: dict[tuple[str, str], tuple[list[Match], object, bool]] = {}
-        for entry in entries:
-            stream, entry_id, fields, attempt = entry
-            target = fields.get(FIELD_SERVICE)
-            if target is not None and target != target_self:
-                # A dead-letter replay meant for another service.
-                pipe.xack(stream, service, entry_id)
-                continue
-            known = streams.get(stream)
-            if known is None:
-                name = self.keys.signal_of(stream)
-                route = self.routes.route(name)
-                known = streams[stream] = (
-                    name,
-                    route,
-                    route.max_deliveries(self.config.max_deliveries),
-                )
-            signal_name, route, limit = known
-            try:
-                env = envelope.decode(
-                    fields, signal=signal_name, signer=signer, max_size=max_size
-                )
-                if attempt > limit:
-                    raise BadEntry(
-                        f"delivered {attempt - 1} times without being acknowledged "
-                        f"(max_deliveries={limit}); a worker died or stalled while "
-                        f"running it each time"
-                    )
-            except BadEntry as exc:
-                dead_letter(self, pipe, entry, str(exc))
-                continue
-            matched = matches.get((signal_name, env.sender))
-            if matched is None:
-                regs, sender = route.match(env.sender, broadcast=False)
-                has_async = any(reg.is_async for _, reg in regs)
-                matched = matches[(signal_name, env.sender)] = (regs, sender, has_async)
-            delivery = Delivery(
-                env.message_id,
-                entry_id,
-                signal_name,
-                service,
-                attempt if attempt > 1 else 1,
-                env.trace,
-            )
-            job = Job(stream, entry_id, fields, env, delivery, *matched)
-            job.receiving = self.receiving
-            jobs.append(job)
-        return jobs, pipe
+    def prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
+        """Decode a batch into jobs (``intake.prepare``); the lane calls it too."""
+        return intake.prepare(self.context, entries, self.receiving)
 
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Run a batch of entries and post replies, dead letters and acks at once."""
-        jobs, pipe = self._prepare(entries)
-        await self._complete(jobs, pipe)
+        jobs, batch = self.prepare(entries)
+        await self.complete(jobs, batch)
 
-    async def _complete(self, jobs: list[Job], pipe: Batch) -> None:
+    async def complete(self, jobs: list[Job], batch: Batch) -> None:
         """Run prepared jobs, then settle the batch in one round trip."""
-        assert self._liveness is not None
-        in_flight = self._liveness.in_flight
+        liveness = self._liveness
+        assert liveness is not None
+        keys = [(job.stream, job.entry_id) for job in jobs]
         started = time.time()
-        for job in jobs:
-            in_flight[(job.stream, job.entry_id)] = started
+        liveness.hold(keys, started)
         try:
-            await self._run(jobs)
-            self._observe_handled(jobs, time.time() - started)
-            settle_all(self, self._liveness, pipe, jobs)
-            if pipe:
-                await self._with_backoff(lambda: pipe.execute(self._client))
+            await self.run_jobs(jobs)
+            self.observe_handled(jobs, time.time() - started)
+            settle_all(self.context, liveness, batch, jobs)
+            if batch:
+                await self._until_through(lambda: batch.execute(self._client))
         finally:
-            for job in jobs:
-                in_flight.pop((job.stream, job.entry_id), None)
-        self.handled += len(jobs)
+            liveness.release(keys)
+        self._handled.add(len(jobs))
 
-    def _observe_handled(self, jobs: list[Job], seconds: float) -> None:
+    def observe_handled(self, jobs: list[Job], seconds: float) -> None:
+        """Tell every observer that jobs ran; one that raises is logged."""
         for observer in self.observers:
             try:
                 for job in jobs:
@@ -497,6 +390,6 @@ class Worker:
             except Exception:
                 logger.exception("observer %r failed", observer)
 
-    async def _run(self, jobs: list[Job]) -> None:
+    async def run_jobs(self, jobs: list[Job]) -> None:
         """Run a batch of jobs (see ``Runner.run``); the broadcast reader too."""
         await self._runner.run(jobs)

@@ -61,7 +61,7 @@ def test_lane_failure_stops_the_worker_and_is_raised(
     def broken(self: Worker, entries: object) -> object:
         raise RuntimeError("broken reader")
 
-    monkeypatch.setattr(Worker, "_prepare", broken)
+    monkeypatch.setattr(Worker, "prepare", broken)
 
     def serve_until_the_lane_fails() -> None:
         with running_worker(bus, "svc", signals=[name]) as worker:

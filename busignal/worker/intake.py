@@ -1,0 +1,88 @@
+"""Turning a batch of read entries into jobs: ``prepare``.
+
+Every entry a worker reads goes through here, on the loop or the lane
+thread: it is decoded and matched to its receivers, or it goes to the
+batch's dead letters (bad, or delivered too often), or it is acknowledged
+at once (a dead-letter replay meant for another service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from busignal.wire import envelope
+from busignal.wire.envelope import BadEntry
+from busignal.worker.context import WorkerContext
+from busignal.worker.delivery import Delivery, Job, Receiving
+from busignal.worker.reading import Entry
+from busignal.worker.routes import Match, Route
+from busignal.worker.settle import FIELD_SERVICE, Batch, dead_letter
+
+__all__ = ["prepare"]
+
+
+def prepare(
+    context: WorkerContext, entries: Sequence[Entry], receiving: Receiving | None
+) -> tuple[list[Job], Batch]:
+    """Decode a batch into jobs; bad entries go to the batch's dead letters.
+
+    Runs for every event a worker reads, so what is the same for a whole
+    stream (its signal, route and delivery limit) or for one sender (the
+    receivers it matches) is looked up once per batch.
+    """
+    batch = Batch()
+    jobs: list[Job] = []
+    config = context.config
+    service = config.service
+    target_self = service.encode()
+    signer = context.bus.signer
+    max_size = context.bus.config.max_payload
+    streams: dict[str, tuple[str, Route, int]] = {}
+    matches: dict[tuple[str, str], tuple[list[Match], object, bool]] = {}
+    for entry in entries:
+        stream, entry_id, fields, attempt = entry
+        target = fields.get(FIELD_SERVICE)
+        if target is not None and target != target_self:
+            # A dead-letter replay meant for another service.
+            batch.xack(stream, service, entry_id)
+            continue
+        known = streams.get(stream)
+        if known is None:
+            name = context.keys.signal_of(stream)
+            route = context.routes.route(name)
+            known = streams[stream] = (
+                name,
+                route,
+                route.max_deliveries(config.max_deliveries),
+            )
+        signal_name, route, limit = known
+        try:
+            env = envelope.decode(
+                fields, signal=signal_name, signer=signer, max_size=max_size
+            )
+            if attempt > limit:
+                raise BadEntry(
+                    f"delivered {attempt - 1} times without being acknowledged "
+                    f"(max_deliveries={limit}); a worker died or stalled while "
+                    f"running it each time"
+                )
+        except BadEntry as exc:
+            dead_letter(context, batch, entry, str(exc))
+            continue
+        matched = matches.get((signal_name, env.sender))
+        if matched is None:
+            regs, sender = route.match(env.sender, broadcast=False)
+            has_async = any(reg.is_async for _, reg in regs)
+            matched = matches[(signal_name, env.sender)] = (regs, sender, has_async)
+        delivery = Delivery(
+            env.message_id,
+            entry_id,
+            signal_name,
+            service,
+            attempt if attempt > 1 else 1,
+            env.trace,
+        )
+        job = Job(stream, entry_id, fields, env, delivery, *matched)
+        job.receiving = receiving
+        jobs.append(job)
+    return jobs, batch
