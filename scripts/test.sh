@@ -25,5 +25,23 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy
+# The declared floors: the unit tier again, with every dependency at the
+# oldest release pyproject.toml allows (scripts/floors.py), in a virtualenv
+# of its own, rebuilt only when the floors change. Before the whole suite, so
+# that the suite's summary is the last line.
+floors=$(.venv/bin/python scripts/floors.py)
+if [ ! -x .venv-floors/bin/python ] || [ "$(cat .venv-floors/floors.txt 2>/dev/null)" != "$floors" ]; then
+  echo "== installing the declared floors in .venv-floors"
+  rm -rf .venv-floors
+  "$PYTHON" -m venv .venv-floors
+  .venv-floors/bin/python -m pip install --quiet --upgrade pip
+  printf '%s\n' "$floors" >.venv-floors/requirements.txt
+  .venv-floors/bin/python -m pip install --quiet -r .venv-floors/requirements.txt
+  .venv-floors/bin/python -m pip install --quiet --no-deps -e .
+  printf '%s\n' "$floors" >.venv-floors/floors.txt # written last: a complete install
+fi
+echo "== pytest tests/unit at the declared floors"
+.venv-floors/bin/pytest tests/unit -q -p no:cacheprovider
+
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -130,7 +130,7 @@ def test_url_worker_log_and_inspect_show_no_password(
     report = json.loads(runs[0].stdout)
     assert [w["service"] for w in report["workers"]] == ["billing"]
     assert "billing" in runs[1].stdout
-    assert f"on {redact(redis_server.url)}\n" in worker.output()
+    assert f"on {redact(redis_server.url)} (from command line)" in worker.output()
     assert PASSWORD not in worker.output()
 
 
