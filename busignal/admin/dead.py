@@ -27,6 +27,15 @@ from typing import Any
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.errors import AmbiguousId, UnknownId
+from busignal.wire.records import (
+    DEAD_ATTEMPTS,
+    DEAD_ENTRY,
+    DEAD_REASON,
+    DEAD_SERVICE,
+    FIELD_SERVICE,
+    ORIGINAL_FIELDS,
+    text,
+)
 
 __all__ = [
     "AmbiguousId",
@@ -39,7 +48,8 @@ __all__ = [
     "replay",
 ]
 
-_ORIGINAL = (b"v", b"b", b"h")
+# A replay names its service target itself (the letter's own service).
+_REPLAYED = ORIGINAL_FIELDS - {FIELD_SERVICE}
 _DEAD_SUFFIX = ":dead"
 
 
@@ -71,22 +81,16 @@ class DeadLetter:
         }
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
 def _dead_letter(
     entry_id: bytes, fields: dict[bytes, bytes], partition: int = 0
 ) -> DeadLetter:
-    attempts = _text(fields.get(b"attempts"))
+    attempts = text(fields.get(DEAD_ATTEMPTS))
     return DeadLetter(
-        id=_text(entry_id),
-        entry=_text(fields.get(b"entry")),
-        service=_text(fields.get(b"service")),
+        id=text(entry_id),
+        entry=text(fields.get(DEAD_ENTRY)),
+        service=text(fields.get(DEAD_SERVICE)),
         attempts=int(attempts) if attempts.isdigit() else 0,
-        reason=_text(fields.get(b"reason")),
+        reason=text(fields.get(DEAD_REASON)),
         fields=fields,
         partition=partition,
     )
@@ -109,7 +113,7 @@ def dead_partitions(bus: Bus, signal: str) -> list[int]:
         prefix = f"{keys.namespace}:{keys.tag(signal)[:-1]}"  # "NS:{sig:NAME"
         pattern = _glob_escape(prefix) + "#*}" + _DEAD_SUFFIX
         for raw in client.scan_iter(match=pattern, count=500):
-            key = _text(raw)
+            key = text(raw)
             events = key[: -len(_DEAD_SUFFIX)] + ":events"
             try:
                 name, partition = keys.partition_of(events)
@@ -195,14 +199,14 @@ def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     new_ids: list[str] = []
     with bus.transport.errors():
         for letter in letters:
-            fields = {k: v for k, v in letter.fields.items() if k in _ORIGINAL}
+            fields = {k: v for k, v in letter.fields.items() if k in _REPLAYED}
             if letter.service:
                 fields[b"s"] = letter.service.encode()
             pipe = bus.client.pipeline(transaction=True)
             pipe.xadd(bus.keys.events(signal, letter.partition), fields)  # type: ignore[arg-type]  # bytes fields are fine
             pipe.xdel(bus.keys.dead(signal, letter.partition), letter.id)
             new_id, _ = pipe.execute()
-            new_ids.append(_text(new_id))
+            new_ids.append(text(new_id))
     return new_ids
 
 

@@ -28,6 +28,7 @@ from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.cli.console import Console
 from busignal.transport.clients import redact
+from busignal.wire.records import text
 from busignal.worker import heartbeat
 
 __all__ = [
@@ -107,19 +108,15 @@ class Report:
         return asdict(self)
 
 
-def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
 def _service(group: dict[Any, Any]) -> ServiceInfo:
-    info = {_text(k): v for k, v in group.items()}
+    info = {text(k): v for k, v in group.items()}
     lag = info.get("lag")
     return ServiceInfo(
-        name=_text(info["name"]),
+        name=text(info["name"]),
         consumers=int(info.get("consumers", 0)),
         pending=int(info.get("pending", 0)),
         lag=None if lag is None else int(lag),
-        last_delivered_id=_text(info.get("last-delivered-id", "")),
+        last_delivered_id=text(info.get("last-delivered-id", "")),
     )
 
 
@@ -160,7 +157,7 @@ def _signals(bus: Bus) -> list[SignalInfo]:
     client: Any = bus.client
     streams: dict[str, list[tuple[int, str]]] = {}
     for raw in client.scan_iter(match=bus.keys.events_pattern(), count=500):
-        key = _text(raw)
+        key = text(raw)
         try:
             name, partition = bus.keys.partition_of(key)
         except ValueError:

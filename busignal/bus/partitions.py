@@ -29,6 +29,7 @@ import redis
 from busignal.errors import ConfigurationError
 from busignal.wire.codec import dumps
 from busignal.wire.keys import Keys
+from busignal.wire.records import text
 
 __all__ = [
     "Announced",
@@ -90,12 +91,8 @@ def stable_hash(value: object) -> int:
 
 def partition_counts(members: Any) -> int:
     """The largest count in a ``partitions`` set reply (1 when empty)."""
-    counts = [int(m) for m in members or () if _text(m).isdigit()]
+    counts = [int(m) for m in members or () if text(m).isdigit()]
     return max(counts, default=1)
-
-
-def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 class Announced:

@@ -37,6 +37,7 @@ from busignal.cli.console import Console
 from busignal.cli.embedded import EmbeddedRedis, EmbeddedUnavailable
 from busignal.errors import BusignalError
 from busignal.transport.clients import redact
+from busignal.wire.records import text
 
 __all__ = ["add_commands", "choose_redis", "run_demo"]
 
@@ -263,17 +264,13 @@ class Demo:
         while time.monotonic() < deadline:
             groups: Any = self.bus.client.xinfo_groups(stream)
             for group in groups:
-                if _text(group["name"]) != service:
+                if text(group["name"]) != service:
                     continue
-                delivered = _text(group["last-delivered-id"])
+                delivered = text(group["last-delivered-id"])
                 if int(group["pending"]) == 0 and _id(delivered) >= _id(last):
                     return
             time.sleep(0.05)
         raise BusignalError(f"service {service!r} did not drain {signal!r} in time")
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _id(entry_id: str) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from busignal.errors import ConfigurationError
+from busignal.wire.records import text
 
 try:
     from prometheus_client import (
@@ -161,7 +162,7 @@ class StreamCollector(Collector):
                 continue  # the stream does not exist yet
             signal = self.bus.keys.signal_of(stream)
             for group in groups:
-                service = _text(group["name"])
+                service = text(group["name"])
                 pending.add_metric([signal, service], float(group["pending"]))
                 if group.get("lag") is not None:  # None: Redis cannot tell
                     lag.add_metric([signal, service], float(group["lag"]))
@@ -193,7 +194,3 @@ def serve_metrics(
         ) from exc
     logger.info("serving Prometheus metrics on %s:%d/metrics", addr, port)
     return observer
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -34,6 +34,8 @@ from typing import Any
 import msgpack
 import redis
 
+from busignal.wire.records import text
+
 __all__ = [
     "DEFAULT_INTERVAL",
     "FORGET_AFTER",
@@ -100,7 +102,7 @@ def read(
     beats: list[Heartbeat] = []
     unreadable: list[str] = []
     for key, record in raw.items():
-        name = _text(key)
+        name = text(key)
         try:
             status = msgpack.unpackb(record)
             seen = float(status["seen"])
@@ -145,10 +147,6 @@ async def _delete_if_unchanged(client: Any, key: str, beat: Heartbeat) -> bool:
         except redis.WatchError:
             return False
     return True
-
-
-def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 async def live_consumers(

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 
 from busignal.wire import envelope
 from busignal.wire.envelope import BadEntry
+from busignal.wire.records import FIELD_SERVICE
 from busignal.worker.context import WorkerContext
 from busignal.worker.delivery import Delivery, Job, Receiving
 from busignal.worker.reading import Entry
 from busignal.worker.routes import Match, Route
-from busignal.worker.settle import FIELD_SERVICE, Batch, dead_letter
+from busignal.worker.settle import Batch, dead_letter
 
 __all__ = ["prepare"]
 

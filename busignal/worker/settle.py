@@ -15,6 +15,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from busignal.wire.envelope import Mode
+from busignal.wire.records import (
+    DEAD_AT,
+    DEAD_ATTEMPTS,
+    DEAD_ENTRY,
+    DEAD_REASON,
+    DEAD_SERVICE,
+    DEAD_WORKER,
+    ORIGINAL_FIELDS,
+)
 from busignal.wire.reply import encode_reply
 
 if TYPE_CHECKING:
@@ -24,8 +33,6 @@ if TYPE_CHECKING:
     from busignal.worker.reading import Entry
 
 __all__ = [
-    "FIELD_SERVICE",
-    "ORIGINAL_FIELDS",
     "Batch",
     "dead_letter",
     "settle",
@@ -33,11 +40,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The field naming the one service a dead-letter replay is meant for.
-FIELD_SERVICE = b"s"
-#: The fields of an entry a dead letter keeps, so that it can be replayed.
-ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s"))
 
 
 #: Commands whose arguments go to Redis as they are recorded.
@@ -172,12 +174,12 @@ def dead_letter(
     record = {k: v for k, v in fields.items() if k in ORIGINAL_FIELDS}
     record.update(
         {
-            b"reason": reason.encode(),
-            b"entry": entry_id.encode(),
-            b"service": config.service.encode(),
-            b"worker": context.consumer.encode(),
-            b"attempts": str(attempt).encode(),
-            b"at": repr(time.time()).encode(),
+            DEAD_REASON: reason.encode(),
+            DEAD_ENTRY: entry_id.encode(),
+            DEAD_SERVICE: config.service.encode(),
+            DEAD_WORKER: context.consumer.encode(),
+            DEAD_ATTEMPTS: str(attempt).encode(),
+            DEAD_AT: repr(time.time()).encode(),
         }
     )
     # The dead letters of a partition stay in its slot, with its ack.

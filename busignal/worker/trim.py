@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from busignal.wire.records import text
+
 __all__ = ["GroupState", "Trim", "next_id", "safe_floor", "trim_stream"]
 
 logger = logging.getLogger(__name__)
@@ -82,13 +84,13 @@ async def group_states(client: Any, stream: str) -> list[GroupState]:
     """Read every group's last-delivered id and oldest pending entry."""
     states = []
     for info in await client.xinfo_groups(stream):
-        name = _text(info["name"])
+        name = text(info["name"])
         oldest = None
         if int(info["pending"]):
             summary: Mapping[str, Any] = await client.xpending(stream, name)
             if summary.get("min") is not None and int(summary["pending"]):
-                oldest = _text(summary["min"])
-        states.append(GroupState(name, _text(info["last-delivered-id"]), oldest))
+                oldest = text(summary["min"])
+        states.append(GroupState(name, text(info["last-delivered-id"]), oldest))
     return states
 
 
@@ -108,7 +110,3 @@ async def trim_stream(client: Any, stream: str, *, maxlen: int) -> Trim:
     if removed:
         logger.debug("trimmed %d entries of %s below %s", removed, stream, floor)
     return Trim(stream, floor, int(removed))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
