@@ -27,7 +27,13 @@ from busignal.dispatch.receivers import (
 )
 from busignal.dispatch.types import Receiver
 
-__all__ = ["NONE_ID", "NO_RECEIVERS", "Entry", "ReceiverRegistry", "Registration"]
+__all__ = [
+    "NONE_ID",
+    "NO_RECEIVERS",
+    "ReceiverRegistry",
+    "Registration",
+    "StoredReceiver",
+]
 
 NONE_ID = id(None)
 # Cache marker: this sender has no receivers, so send() can return at once.
@@ -52,7 +58,7 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class StoredReceiver:
     """A connection as stored: references plus the precomputed wire names."""
 
     key: tuple[Hashable, Hashable]
@@ -95,7 +101,7 @@ class ReceiverRegistry:
 
     def __init__(self, owner: object, *, use_caching: bool) -> None:
         self.owner = owner
-        self.entries: list[Entry] = []
+        self.entries: list[StoredReceiver] = []
         self.lock = threading.Lock()
         self.use_caching = use_caching
         # sender -> its entries (or NO_RECEIVERS); cleared by connect/disconnect.
@@ -118,7 +124,7 @@ class ReceiverRegistry:
         """Add a connection unless its key is connected already (see Signal)."""
         check_receiver(receiver)
         key = lookup_key(receiver, sender, dispatch_uid)
-        entry = Entry(
+        entry = StoredReceiver(
             key=key,
             ref=self._reference(receiver) if weak else Strong(receiver),
             sender_ref=self._sender_reference(sender),
@@ -205,13 +211,13 @@ class ReceiverRegistry:
         self.dead = True
         self.version += 1
 
-    def _matching(self, sender: object) -> list[Entry]:
+    def _matching(self, sender: object) -> list[StoredReceiver]:
         if self.use_caching and not self.dead:
             cached = self.cached(sender)
             if cached is NO_RECEIVERS:
                 return []
             if cached is not None:
-                return cast("list[Entry]", cached)
+                return cast("list[StoredReceiver]", cached)
         with self.lock:
             self.clear_dead()
             sender_key = make_id(sender)

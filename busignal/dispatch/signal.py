@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from busignal.bus.partitions import Partitioning
 from busignal.dispatch.local import InProcess
 from busignal.dispatch.registry import NO_RECEIVERS as NO_RECEIVERS  # re-exported
-from busignal.dispatch.registry import Entry, ReceiverRegistry, Registration
+from busignal.dispatch.registry import ReceiverRegistry, Registration, StoredReceiver
 from busignal.dispatch.types import Receiver, Responses
 from busignal.dispatch.view import SignalView
 from busignal.errors import ConfigurationError
@@ -99,12 +99,12 @@ class Signal:
     # -- Django's attributes, kept by the registry ---------------------------
 
     @property
-    def receivers(self) -> list[Entry]:
+    def receivers(self) -> list[StoredReceiver]:
         """The connections, in connection order (dead ones until cleaned up)."""
         return self._connections.entries
 
     @receivers.setter
-    def receivers(self, entries: list[Entry]) -> None:
+    def receivers(self, entries: list[StoredReceiver]) -> None:
         self._connections.entries = entries
 
     @property

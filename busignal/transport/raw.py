@@ -6,7 +6,7 @@ hot paths spell their few commands themselves and send them here:
 
 - ``round_trip`` / ``RawPipeline``: one round trip on a pooled connection,
   for senders (publish, publish_many, send).
-- ``Wire``: send now, receive later, on one connection: the worker's lane
+- ``PipelinedConnection``: send now, receive later, on one connection: the worker's lane
   asks Redis for its next batch before it runs the one in hand, so that
   Redis prepares it while the receivers run (two cores working instead of
   taking turns). The worker reads XREADGROUP replies raw
@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-__all__ = ["RawPipeline", "Wire", "round_trip", "xadd"]
+__all__ = ["PipelinedConnection", "RawPipeline", "round_trip", "xadd"]
 
 
 def round_trip(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -109,7 +109,7 @@ def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]
     return replies
 
 
-class Wire:
+class PipelinedConnection:
     """One connection with at most one batch of commands awaiting replies.
 
     ``send()`` then ``receive()``; after any exception, call ``reset()``

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import redis
 
 from busignal.transport.clients import CONNECTION_ERRORS
-from busignal.transport.raw import Wire
+from busignal.transport.raw import PipelinedConnection
 from busignal.worker import backoff
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, run_chunk
@@ -98,7 +98,7 @@ class Lane:
         self._full = False  # the last read was a full batch: more may wait
         self._sent: Settled | None = None  # replies and acks on their way
         self._unsent: Settled | None = None  # handled; replies and acks not sent
-        self._builder: Any = None  # spells rare commands for the wire
+        self._builder: Any = None  # spells rare commands for the connection
         self._thread = threading.Thread(
             target=self._run, name="busignal-lane", daemon=True
         )
@@ -119,16 +119,16 @@ class Lane:
         client: Any = bus.transport.sync_client(
             socket_timeout=block / 1000 + bus.config.socket_timeout
         )
-        wire = Wire(client)
-        self._builder = wire.builder()
+        connection = PipelinedConnection(client)
+        self._builder = connection.builder()
         failures = 0
         try:
             while self._in_hand or not host.stopping:
                 try:
-                    self._step(wire)
+                    self._step(connection)
                     failures = 0
                 except CONNECTION_ERRORS as exc:
-                    wire.reset()
+                    connection.reset()
                     self.liveness.reading_since = None
                     self._unsent = Settled.merged(self._sent, self._unsent)
                     self._sent = None
@@ -149,9 +149,9 @@ class Lane:
             for settled in (self._sent, self._unsent):
                 if settled is not None:
                     settled.release(self.liveness)
-            wire.close()
+            connection.close()
 
-    def _step(self, wire: Wire) -> None:
+    def _step(self, connection: PipelinedConnection) -> None:
         """Handle what is in hand, or wait for more; one round trip at most.
 
         With a batch in hand that was a full read, the next read is asked
@@ -160,21 +160,21 @@ class Lane:
         if self._in_hand:
             ahead = self._full and self.runner.quick and not self.host.stopping
             if ahead:
-                self._request(wire, block=None)
+                self._request(connection, block=None)
             handled, self._in_hand = self._in_hand, []
             self._unsent = Settled.merged(self._unsent, self._handle(handled))
             if not ahead:
                 return
         else:
-            self._request(wire, block=self.context.config.block_ms)
-        replies = wire.receive()
+            self._request(connection, block=self.context.config.block_ms)
+        replies = connection.receive()
         self.liveness.reading_since = None
         if self._sent is not None:
             self._sent.release(self.liveness)
             self._sent = None
         self._in_hand, self._full = self._entries(replies)
 
-    def _request(self, wire: Wire, block: int | None) -> None:
+    def _request(self, connection: PipelinedConnection, block: int | None) -> None:
         """Send the last batch's replies and acks and the next read, in one trip.
 
         Until the reply comes, the batch's entries stay in flight (no one
@@ -192,7 +192,7 @@ class Lane:
                 "STREAMS", *streams, *(">",) * len(streams),
             )
         )  # fmt: skip
-        wire.send(commands)
+        connection.send(commands)
         self._sent, self._unsent = self._unsent, None
         self.liveness.reading_since = time.time()
 

@@ -13,7 +13,7 @@ import redis
 from busignal.bus.bus import Bus
 from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
-from busignal.transport.raw import Wire
+from busignal.transport.raw import PipelinedConnection
 from busignal.worker.worker import Worker
 
 from .bus_helpers import Recorder
@@ -107,9 +107,9 @@ def test_lane_sends_a_batchs_acks_again_when_the_connection_drops(
     sig.connect(lambda n, **kwargs: seen.add(n), weak=False)
     stream = bus.keys.events(name)
     drops: list[int] = []
-    real_receive = Wire.receive
+    real_receive = PipelinedConnection.receive
 
-    def drop_first_ack(self: Wire) -> list[Any]:
+    def drop_first_ack(self: PipelinedConnection) -> list[Any]:
         # The lane's acks travel with its next read; lose that trip's replies
         # once, as a dropped connection would.
         replies = real_receive(self)
@@ -118,7 +118,7 @@ def test_lane_sends_a_batchs_acks_again_when_the_connection_drops(
             raise redis.ConnectionError("connection dropped")
         return replies
 
-    monkeypatch.setattr(Wire, "receive", drop_first_ack)
+    monkeypatch.setattr(PipelinedConnection, "receive", drop_first_ack)
     with running_worker(bus, "svc", signals=[name]) as worker:
         for n in range(3):  # the first batch runs in the pool, then the lane
             sig.send(sender=None, n=n)

@@ -6,7 +6,7 @@ import fakeredis
 import pytest
 import redis
 
-from busignal.transport.raw import Wire
+from busignal.transport.raw import PipelinedConnection
 from busignal.worker.reading import raw_entries, text
 from busignal.worker.settle import Batch
 
@@ -51,7 +51,7 @@ def test_raw_entries_reads_resp3_maps_and_nothing() -> None:
 def test_wire_returns_each_commands_reply_and_errors_in_place() -> None:
     client = fakeredis.FakeRedis()
     client.set("text", "not a list")
-    wire = Wire(client)
+    wire = PipelinedConnection(client)
     wire.send(
         [
             ("RPUSH", "list", b"a"),
@@ -70,7 +70,7 @@ def test_wire_returns_each_commands_reply_and_errors_in_place() -> None:
 
 
 def test_wire_refuses_a_second_send_before_the_replies_are_read() -> None:
-    wire = Wire(fakeredis.FakeRedis())
+    wire = PipelinedConnection(fakeredis.FakeRedis())
     wire.send([("PING",)])
     with pytest.raises(RuntimeError, match="receive"):
         wire.send([("PING",)])
@@ -89,7 +89,7 @@ def test_a_batch_spelled_for_the_wire_does_what_its_pipeline_would() -> None:
     batch.xadd("dead", {b"b": b"x"}, maxlen=10)  # spelled by redis-py
     for entry_id in ids[:2]:
         batch.xack("s", "g", entry_id)
-    wire = Wire(client)
+    wire = PipelinedConnection(client)
 
     wire.send(batch.raw(wire.builder()))
     replies = wire.receive()
