@@ -1,39 +1,51 @@
 """The asyncio plumbing of in-process dispatch, private to ``busignal.dispatch.local``.
 
-Running async receivers concurrently with Django's error semantics (one
-failure raises itself, not an ExceptionGroup), running the sync group in a
-thread with its context copied back, and running a coroutine from sync
-code whether or not a loop is running. Kept apart so that
-``busignal.dispatch.local`` is about calling receivers.
+It reproduces Django 6.1's dispatcher: all receivers of one send share one
+context, so a ``ContextVar`` set by one receiver is seen by the next and by
+the caller once the send returns (also when a receiver raised). Async
+receivers run concurrently in one ``asyncio.TaskGroup`` whose tasks share a
+single copy of the context; a lone failure raises itself, not an
+ExceptionGroup. Sync code is bridged with asgiref's ``async_to_sync`` and
+``sync_to_async`` (thread-sensitive) where asgiref is installed, as it is
+wherever Django is, so receivers run in the threads Django would run them
+in (a sync receiver under ``asend`` from a sync view wrapped in
+``async_to_sync`` runs in the view's thread, on its database connection).
+Without asgiref, equivalent stdlib code shares the context the same way.
+Kept apart so that ``busignal.dispatch.local`` is about calling receivers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from busignal.dispatch.types import Receiver, Responses
+try:
+    from asgiref.sync import async_to_sync, sync_to_async
+except ImportError:  # pragma: no cover - asgiref comes with Django
+    ASGIREF = False
+else:
+    ASGIREF = True
 
-__all__ = ["dispatch", "gather", "restore_context", "run_coroutine"]
+__all__ = ["restore_context", "run_coroutine", "run_parallel", "run_sync"]
 
 T = TypeVar("T")
 
 
-async def gather(*coros: Coroutine[Any, Any, T]) -> list[T]:
-    """Await ``coros`` concurrently; return their results in order.
+async def run_parallel(*coros: Coroutine[Any, Any, T]) -> list[T]:
+    """Await ``coros`` concurrently in one shared context; results in order.
 
-    When exactly one fails, its own exception is raised rather than an
-    ExceptionGroup, as Django's dispatcher does.
+    Every task runs in the same copy of the current context, and what they
+    set there is copied back into the current context afterwards, whether
+    they succeeded or not. When exactly one fails, its own exception is
+    raised rather than an ExceptionGroup. (Django's ``_run_parallel``.)
     """
+    context = contextvars.copy_context()
     if not coros:
         return []
-    if len(coros) == 1:
-        return [await coros[0]]
-    results: dict[int, T] = {}
+    results: list[Any] = [None] * len(coros)
 
     async def run(index: int, coro: Coroutine[Any, Any, T]) -> None:
         results[index] = await coro
@@ -41,69 +53,75 @@ async def gather(*coros: Coroutine[Any, Any, T]) -> list[T]:
     try:
         async with asyncio.TaskGroup() as group:
             for index, coro in enumerate(coros):
-                group.create_task(run(index, coro))
+                group.create_task(run(index, coro), context=context)
     except BaseExceptionGroup as exc_group:
         if len(exc_group.exceptions) == 1:
             raise exc_group.exceptions[0]  # noqa: B904  # the receiver's own error, as Django
         raise
-    return [results[index] for index in range(len(coros))]
-
-
-async def dispatch(
-    call_sync: Callable[[], Responses] | None,
-    async_receivers: list[Receiver],
-    calls: list[Coroutine[Any, Any, object]],
-) -> Responses:
-    """Run the sync group in a thread while the async calls run; merge results.
-
-    The sync group runs in one copy of the caller's context, and what it
-    sets there is copied back to the caller, as asgiref's sync_to_async does.
-    """
-    context = contextvars.copy_context()
-
-    async def sync_group() -> list[Any]:
-        if call_sync is None:
-            return []
-        run = functools.partial(context.run, call_sync)
-        return await asyncio.get_running_loop().run_in_executor(None, run)
-
-    async def async_group() -> list[Any]:
-        return await gather(*calls)
-
-    try:
-        sync_responses, async_responses = await gather(sync_group(), async_group())
     finally:
-        if call_sync is not None:
-            restore_context(context)
-    return [*sync_responses, *zip(async_receivers, async_responses, strict=True)]
+        restore_context(context)
+    return results
+
+
+async def run_sync(call: Callable[[], T]) -> T:
+    """Run blocking ``call`` off the event loop, in (a copy of) this context.
+
+    asgiref's thread-sensitive ``sync_to_async`` where it is installed, as
+    Django's ``asend`` does; else the loop's default executor. Either way
+    what ``call`` sets in the context is copied back here, even if it raised.
+    """
+    if ASGIREF:
+        return await sync_to_async(call, thread_sensitive=True)()
+    context = contextvars.copy_context()
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, context.run, call)
+    finally:
+        restore_context(context)
 
 
 def restore_context(context: contextvars.Context) -> None:
-    """Set in the current context every variable ``context`` changed."""
+    """Set in the current context every variable ``context`` changed.
+
+    Compared with ``!=``, as Django and asgiref compare.
+    """
     for var, value in context.items():
         try:
-            if var.get() is value:
-                continue
+            if var.get() != value:
+                var.set(value)
         except LookupError:
-            pass
-        var.set(value)
+            var.set(value)
 
 
 def run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code and return its result.
 
-    With no loop running in this thread, ``asyncio.run``; otherwise (send()
-    called from async code) a fresh thread runs its own loop, in a copy of
-    the caller's context, while this thread waits.
+    What the coroutine sets in the context is copied back to the caller,
+    even if it raised. With no loop running in this thread: asgiref's
+    ``async_to_sync`` where installed (as Django's ``send``), else
+    ``asyncio.Runner`` here. With a loop running (``send()`` called from
+    async code, which Django refuses with a RuntimeError), a fresh thread
+    runs its own loop while this thread waits.
     """
+    running = True
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(factory())
+        running = False
+    if not running and ASGIREF:
+        return async_to_sync(factory)()
     context = contextvars.copy_context()
+    try:
+        if not running:
+            return _run_in(context, factory)
+        with ThreadPoolExecutor(1, thread_name_prefix="busignal-send") as pool:
+            return pool.submit(_run_in, context, factory).result()
+    finally:
+        restore_context(context)
 
-    def run() -> T:
-        return asyncio.run(factory())
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="busignal-send") as pool:
-        return pool.submit(context.run, run).result()
+def _run_in(
+    context: contextvars.Context, factory: Callable[[], Coroutine[Any, Any, T]]
+) -> T:
+    """Run the coroutine on a new loop of this thread, in ``context``."""
+    with asyncio.Runner() as runner:
+        return runner.run(factory(), context=context)

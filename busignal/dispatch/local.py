@@ -1,19 +1,20 @@
 """In-process dispatch: calling one signal's receivers, as Django's Signal does.
 
-Sync receivers run first, in connection order; async ones run concurrently
-(see ``busignal.dispatch.concurrency``). ``send`` lets the first exception
-propagate; ``send_robust`` logs each to ``busignal.dispatch`` and returns
-it as the receiver's response.
+Sync receivers run first, in connection order; then the async ones run
+concurrently (see ``busignal.dispatch.concurrency``). All receivers of one
+send share one context, as in Django 6.1: a ``ContextVar`` one of them sets
+is seen by the next and by the caller after the send. ``send`` lets the
+first exception propagate; ``send_robust`` logs each to
+``busignal.dispatch`` and returns it as the receiver's response.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable
 from typing import cast
 
-from busignal.dispatch.concurrency import dispatch, gather, run_coroutine
+from busignal.dispatch.concurrency import run_coroutine, run_parallel, run_sync
 from busignal.dispatch.registry import NO_RECEIVERS, ReceiverRegistry
 from busignal.dispatch.types import Receiver, Responses
 
@@ -66,30 +67,40 @@ class InProcess:
         if async_receivers:
             await_one = self._await_robust if robust else self._await
 
-            async def gather_async() -> list[object]:
+            async def run_async() -> list[object]:
                 calls = (await_one(r, sender, named) for r in async_receivers)
-                return await gather(*calls)
+                return await run_parallel(*calls)
 
-            results = run_coroutine(gather_async)
+            results = run_coroutine(run_async)
             responses.extend(zip(async_receivers, results, strict=True))
         return responses
 
     async def acall(
         self, sender: object, named: dict[str, object], *, robust: bool
     ) -> Responses:
-        """The coroutine form of :meth:`call`."""
+        """The coroutine form of :meth:`call`.
+
+        The sync receivers run first, off the loop (thread-sensitive, as
+        Django's ``sync_to_async``); the async ones only after they
+        returned, so they see what the sync ones set in the context.
+        """
         registry = self.registry
         if not registry.entries or registry.cached(sender) is NO_RECEIVERS:
             return []
         sync_receivers, async_receivers = registry.live(sender)
-        call_sync = functools.partial(
-            self._call_group, sync_receivers, sender, named, robust
-        )
+        responses: Responses = []
+        if sync_receivers:
+
+            def call_sync() -> Responses:
+                return self._call_group(sync_receivers, sender, named, robust)
+
+            responses = await run_sync(call_sync)
         await_one = self._await_robust if robust else self._await
-        calls = [await_one(r, sender, named) for r in async_receivers]
-        return await dispatch(
-            call_sync if sync_receivers else None, async_receivers, calls
+        results = await run_parallel(
+            *(await_one(r, sender, named) for r in async_receivers)
         )
+        responses.extend(zip(async_receivers, results, strict=True))
+        return responses
 
     def _call_group(
         self,

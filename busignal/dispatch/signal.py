@@ -179,8 +179,9 @@ class Signal:
 
         In-process: sync receivers run first, in connection order, then async
         receivers concurrently on an event loop (a fresh thread's when this
-        thread's loop is running); the first exception propagates and stops
-        dispatch. Over a bus: the event goes on the signal's stream and the
+        thread's loop is running); all share one context, whose final state
+        the caller sees, as in Django 6.1. The first exception propagates
+        and stops dispatch. Over a bus: the event goes on the signal's stream and the
         results of every service's receivers come back; the first receiver
         error is raised, or SignalTimeout naming services that did not answer.
         """
@@ -202,9 +203,11 @@ class Signal:
     async def asend(self, sender: object, **named: object) -> Responses:
         """Await every receiver for ``sender``; return ``[(receiver, response)]``.
 
-        The sync receivers run in order in one worker thread while the async
-        receivers run concurrently; results list the sync ones first. One
-        exception propagates as itself, several as an ExceptionGroup.
+        In-process, as Django 6.1: the sync receivers run first, in order,
+        off the loop (asgiref's thread-sensitive ``sync_to_async``), then the
+        async receivers concurrently; all share one context, whose final
+        state the caller sees. One exception propagates as itself, several
+        as an ExceptionGroup.
         """
         if self.name is None:
             return await self.in_process.acall(sender, named, robust=False)

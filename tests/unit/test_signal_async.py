@@ -72,21 +72,22 @@ def test_asend_runs_async_receivers_concurrently() -> None:
     assert responses == [(first, "first"), (second, "second")]
 
 
-def test_asend_runs_sync_group_concurrently_with_async_receivers() -> None:
+def test_asend_runs_async_receivers_after_the_sync_group_returned() -> None:
+    """Django 6.1 awaits the sync group before starting any async receiver."""
     sig = Signal()
-    released = threading.Event()
+    events: list[str] = []
 
-    def waits_for_async(**kwargs: object) -> bool:
-        return released.wait(timeout=5)
+    def sync_first(**kwargs: object) -> None:
+        events.append("sync started")
+        events.append("sync returned")
 
-    async def releases(**kwargs: object) -> str:
-        released.set()
-        return "released"
+    async def async_after(**kwargs: object) -> None:
+        events.append("async started")
 
-    sig.connect(waits_for_async)
-    sig.connect(releases)
-    responses = asyncio.run(sig.asend(sender=None))
-    assert responses == [(waits_for_async, True), (releases, "released")]
+    sig.connect(async_after)
+    sig.connect(sync_first)
+    asyncio.run(sig.asend(sender=None))
+    assert events == ["sync started", "sync returned", "async started"]
 
 
 def test_asend_runs_sync_group_in_one_worker_thread_in_order() -> None:
