@@ -50,6 +50,9 @@ class ServiceInfo:
     pending: int
     lag: int | None  # None: the server does not report it (Redis < 7)
     last_delivered_id: str
+    # entries delivered to the group so far; None before Redis 7 (a rate
+    # is its change over time, as ``busignal dashboard`` shows it)
+    entries_read: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +117,14 @@ def _text(value: object) -> str:
 def _service(group: dict[Any, Any]) -> ServiceInfo:
     info = {_text(k): v for k, v in group.items()}
     lag = info.get("lag")
+    read = info.get("entries-read")
     return ServiceInfo(
         name=_text(info["name"]),
         consumers=int(info.get("consumers", 0)),
         pending=int(info.get("pending", 0)),
         lag=None if lag is None else int(lag),
         last_delivered_id=_text(info.get("last-delivered-id", "")),
+        entries_read=None if read is None else int(read),
     )
 
 
@@ -131,6 +136,7 @@ def _stream_id(value: str) -> tuple[int, int]:
 def _aggregate(services: list[ServiceInfo]) -> ServiceInfo:
     """One service over every partition it is registered on."""
     lags = [s.lag for s in services]
+    reads = [s.entries_read for s in services]
     return ServiceInfo(
         name=services[0].name,
         # a worker joins every partition under one consumer name
@@ -138,6 +144,7 @@ def _aggregate(services: list[ServiceInfo]) -> ServiceInfo:
         pending=sum(s.pending for s in services),
         lag=None if None in lags else sum(lag or 0 for lag in lags),
         last_delivered_id=max((s.last_delivered_id for s in services), key=_stream_id),
+        entries_read=None if None in reads else sum(r or 0 for r in reads),
     )
 
 
