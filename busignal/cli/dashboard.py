@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,16 @@ def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
             "pip install 'busignal[dashboard]'"
         ) from exc
     bus = make_bus(args.url, args.namespace)
+    try:
+        listening = _listen(args.host, args.port)
+    except OSError as exc:
+        bus.close()
+        print(
+            f"busignal: cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror or exc}; pick another --port or --host",
+            file=sys.stderr,
+        )
+        return 1
     token = None
     if args.allow_actions:
         token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(24)
@@ -107,17 +118,33 @@ def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
             flush=True,
         )
     level = logging.getLogger("busignal").getEffectiveLevel()
+    config = uvicorn.Config(
+        app,
+        access_log=False,
+        log_level=logging.getLevelName(max(level, logging.WARNING)).lower(),
+    )
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            access_log=False,
-            log_level=logging.getLevelName(max(level, logging.WARNING)).lower(),
-        )
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
+        listening.close()
         bus.close()
     return 0
+
+
+def _listen(host: str, number: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port is a clear error."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, number, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:

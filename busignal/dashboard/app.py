@@ -59,21 +59,20 @@ _Endpoint = Callable[[Request], Awaitable[Response]]
 _Action = Callable[[Bus, str, "list[str] | None"], Any]
 
 
-class _BadRequest(Exception):
-    """A request body the action endpoints cannot act on (400)."""
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=_NO_STORE)
 
 
-def _target(body: object) -> tuple[str, list[str] | None]:
-    """The signal and the ids (None: every letter) a request body names."""
+def _target(body: object) -> tuple[str, list[str] | None] | str:
+    """The signal and the ids (None: every letter) a request body names.
+
+    A string instead: what is wrong with the body (a 400).
+    """
     if not isinstance(body, dict):
-        raise _BadRequest('send a JSON object: {"signal": NAME, "ids": [ID, ...]}')
+        return 'send a JSON object: {"signal": NAME, "ids": [ID, ...]}'
     signal = body.get("signal")
     if not isinstance(signal, str) or not signal:
-        raise _BadRequest('"signal" must be a signal name')
+        return '"signal" must be a signal name'
     ids, every = body.get("ids"), body.get("all")
     if every is True and ids is None:
         return signal, None
@@ -84,7 +83,7 @@ def _target(body: object) -> tuple[str, list[str] | None]:
         and all(isinstance(i, str) and i for i in ids)
     ):
         return signal, ids
-    raise _BadRequest('name the letters: "ids": [ID, ...] (non-empty), or "all": true')
+    return 'name the letters: "ids": [ID, ...] (non-empty), or "all": true'
 
 
 class _Dashboard:
@@ -131,10 +130,14 @@ class _Dashboard:
                 log.warning("dashboard: %s refused: %s", request.url.path, refused)
                 return _error(403, refused)
             try:
-                signal, ids = _target(await _json(request))
+                target = _target(await request.json())
+            except ValueError as exc:
+                return _error(400, f"the body is not JSON: {exc}")
+            if isinstance(target, str):
+                return _error(400, target)
+            signal, ids = target
+            try:
                 result = await run_in_threadpool(run, self.bus, signal, ids)
-            except _BadRequest as exc:
-                return _error(400, str(exc))
             except UnknownId as exc:
                 return _error(404, f"{exc}; nothing was changed")
             except AmbiguousId as exc:
@@ -187,13 +190,6 @@ def create_app(
 def _ping(bus: Bus) -> None:
     with bus.transport.errors():
         bus.client.ping()
-
-
-async def _json(request: Request) -> object:
-    try:
-        return await request.json()
-    except ValueError as exc:
-        raise _BadRequest(f"the body is not JSON: {exc}") from exc
 
 
 def _refusal(request: Request, allow_actions: bool, token: str | None) -> str | None:

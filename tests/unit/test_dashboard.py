@@ -266,3 +266,32 @@ def test_bad_dashboard_flags_are_usage_errors(
 
     assert exited.value.code == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_port_already_taken_is_a_clear_error_before_serving(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+
+        code = main(["dashboard", "--url", "memory://", "--port", str(port)])
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "pick another --port" in err
+
+
+def test_an_action_body_that_is_not_json_is_a_400(operator: TestClient) -> None:
+    answer = operator.post(
+        "/api/dead/replay",
+        content=b"signal=x",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+    assert answer.status_code == 400
+    assert "not JSON" in answer.json()["error"]
