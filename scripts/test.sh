@@ -11,13 +11,22 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
-# Integration tests start their own redis-server processes on free ports.
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server not found: installing it" >&2
+# Integration tests start their own redis-server processes on free ports;
+# the dashboard's are driven in Debian's chromium (Playwright never downloads
+# a browser here); the README's first command runs in a network namespace
+# brought up with ip (iproute2). Where apt-get cannot install them, those
+# tests skip and say why.
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+if [ -n "$missing" ]; then
+  echo "installing:$missing" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq redis-server >/dev/null
+  # shellcheck disable=SC2086  # one word per package
+  $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
 echo "== ruff"

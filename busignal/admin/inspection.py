@@ -51,6 +51,9 @@ class ServiceInfo:
     pending: int
     lag: int | None  # None: the server does not report it (Redis < 7)
     last_delivered_id: str
+    # entries delivered to the group so far; None before Redis 7 (a rate
+    # is its change over time, as ``busignal dashboard`` shows it)
+    entries_read: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +114,14 @@ class Report:
 def _service(group: dict[Any, Any]) -> ServiceInfo:
     info = {text(k): v for k, v in group.items()}
     lag = info.get("lag")
+    read = info.get("entries-read")
     return ServiceInfo(
         name=text(info["name"]),
         consumers=int(info.get("consumers", 0)),
         pending=int(info.get("pending", 0)),
         lag=None if lag is None else int(lag),
         last_delivered_id=text(info.get("last-delivered-id", "")),
+        entries_read=None if read is None else int(read),
     )
 
 
@@ -128,6 +133,7 @@ def _stream_id(value: str) -> tuple[int, int]:
 def _aggregate(services: list[ServiceInfo]) -> ServiceInfo:
     """One service over every partition it is registered on."""
     lags = [s.lag for s in services]
+    reads = [s.entries_read for s in services]
     return ServiceInfo(
         name=services[0].name,
         # a worker joins every partition under one consumer name
@@ -135,6 +141,7 @@ def _aggregate(services: list[ServiceInfo]) -> ServiceInfo:
         pending=sum(s.pending for s in services),
         lag=None if None in lags else sum(lag or 0 for lag in lags),
         last_delivered_id=max((s.last_delivered_id for s in services), key=_stream_id),
+        entries_read=None if None in reads else sum(r or 0 for r in reads),
     )
 
 

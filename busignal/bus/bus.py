@@ -22,12 +22,13 @@ import redis.asyncio
 
 from busignal.bus.encoding import EntryEncoder
 from busignal.bus.partitions import Announced, Partitioning, announce, announce_async
-from busignal.bus.send_plan import Send, Services, text
+from busignal.bus.send_plan import Send, Services
 from busignal.errors import ConfigurationError
 from busignal.transport.clients import Transport
 from busignal.transport.raw import RawPipeline, round_trip, xadd
 from busignal.wire.envelope import Mode
 from busignal.wire.keys import Keys
+from busignal.wire.records import text
 from busignal.wire.signing import Signer
 
 __all__ = ["Bus", "BusConfig"]

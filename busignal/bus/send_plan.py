@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from busignal.bus.collector import Collector
+from busignal.wire.records import text
 
-__all__ = ["ADD_AND_NAME_SERVICES", "Send", "Services", "text"]
+__all__ = ["ADD_AND_NAME_SERVICES", "Send", "Services"]
 
 # KEYS: the events stream, the send's reply key. ARGV: MAXLEN for a stream
 # that no service reads, then the entry's field/value pairs.
@@ -45,11 +46,6 @@ if #named == 1 then
 end
 return named
 """
-
-
-def text(value: object) -> str:
-    """A Redis reply (entry id, group name) as a str."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True, slots=True)

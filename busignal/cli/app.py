@@ -147,11 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     from busignal.admin import dead, inspection
-    from busignal.cli import demo
+    from busignal.cli import dashboard, demo
 
     dead.add_commands(commands, _bus)
     inspection.add_commands(commands, _bus)
     demo.add_commands(commands, _bus)
+    dashboard.add_commands(commands, _bus)
     return parser
 
 

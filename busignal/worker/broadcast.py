@@ -18,10 +18,11 @@ from typing import Any, Protocol
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.wire import envelope
 from busignal.wire.envelope import BadEntry, Mode
+from busignal.wire.records import text
 from busignal.worker import backoff
 from busignal.worker.context import WorkerContext
 from busignal.worker.delivery import Delivery, Job, Receiving
-from busignal.worker.reading import Entry, Group, Reads, entries, slot_groups, text
+from busignal.worker.reading import Entry, Group, Reads, entries, slot_groups
 
 __all__ = ["BroadcastHost", "broadcast_job", "positions", "read_broadcasts"]
 

