@@ -26,7 +26,7 @@ from busignal.bus.send_plan import Send, Services, text
 from busignal.errors import ConfigurationError
 from busignal.transport.clients import Transport
 from busignal.transport.raw import RawPipeline, round_trip, xadd
-from busignal.wire.envelope import Mode
+from busignal.wire.envelope import DEFAULT_MAX_AGE, Mode
 from busignal.wire.keys import Keys
 from busignal.wire.signing import Signer
 
@@ -49,12 +49,17 @@ class BusConfig:
     socket_timeout: float = 5.0
     reply_ttl: int = 60
     stream_maxlen: int = 10_000
+    max_age: float = DEFAULT_MAX_AGE
     cluster: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {self.timeout!r}")
+        if not self.max_age > 0:
+            raise ConfigurationError(
+                f"max_age must be a positive number of seconds, got {self.max_age!r}"
+            )
         if self.max_payload <= 0:
             raise ConfigurationError(
                 f"max_payload must be positive, got {self.max_payload!r}"
@@ -371,7 +376,9 @@ class Bus:
     ) -> str:
         """The coroutine form of ``publish``."""
         part = partitioning.choose(kwargs) if partitioning is not None else 0
-        _, fields, _ = self._encoder.encode(signal, sender, kwargs, Mode.PUBLISH)
+        _, fields, _ = self._encoder.encode(
+            signal, sender, kwargs, Mode.PUBLISH, partition=part
+        )
         stream = self.keys.events(signal, part)
         with self.transport.errors():
             client: Any = await self.async_client()

@@ -28,4 +28,5 @@ class BusOptions(TypedDict, total=False):
     socket_timeout: float
     reply_ttl: int
     stream_maxlen: int
+    max_age: float
     cluster: bool

@@ -91,6 +91,9 @@ def broadcast_job(worker: Worker, entry: Entry) -> Job | None:
             signal=signal_name,
             signer=worker.bus.signer,
             max_size=worker.bus.config.max_payload,
+            stream=stream,
+            namespace=worker.keys.namespace,
+            max_age=worker.bus.config.max_age,
         )
     except BadEntry as exc:
         logger.error("broadcast: ignoring entry %s of %s: %s", entry_id, stream, exc)

@@ -437,7 +437,13 @@ class Worker:
             signal_name, route, limit = known
             try:
                 env = envelope.decode(
-                    fields, signal=signal_name, signer=signer, max_size=max_size
+                    fields,
+                    signal=signal_name,
+                    signer=signer,
+                    max_size=max_size,
+                    stream=stream,
+                    namespace=self.keys.namespace,
+                    max_age=self.bus.config.max_age,
                 )
                 if attempt > limit:
                     raise BadEntry(

@@ -71,7 +71,12 @@ def test_faults_poison_is_dead_lettered_after_max_deliveries_then_replayed(
 
     [letter] = list_dead(bus, "faults_poison")
     env = envelope.decode(
-        letter.fields, signal="faults_poison", signer=None, max_size=MiB
+        letter.fields,
+        signal="faults_poison",
+        signer=None,
+        max_size=MiB,
+        stream=bus.keys.events("faults_poison"),
+        namespace=bus.keys.namespace,
     )
     tries: list[bytes] = redis_server.client().lrange(
         f"faults:tries:{env.message_id}", 0, -1
