@@ -222,6 +222,9 @@ class Bus:
             find_receiver=find_receiver,
             maxlen=self.config.stream_maxlen,
             expected=self._services.count(stream),
+            message_id=mid,
+            signer=self.signer,
+            max_reply=self.config.max_payload,
         )
 
     def send(

@@ -34,7 +34,7 @@ from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.transport.raw import Wire
 from busignal.worker.delivery import run_chunk
 from busignal.worker.reading import raw_entries
-from busignal.worker.settle import Batch, settle_all
+from busignal.worker.settle import Batch, report_errors, settle_all
 
 if TYPE_CHECKING:
     from busignal.worker.liveness import Liveness
@@ -165,9 +165,7 @@ class Lane:
     def _entries(self, replies: list[Any]) -> tuple[list[Entry], bool]:
         """The entries a request read, and whether they were a full batch."""
         *settled, read = replies
-        for result in settled:
-            if isinstance(result, Exception):
-                raise result
+        report_errors(settled)
         if isinstance(read, Exception):
             raise read
         entries, count = raw_entries(read)

@@ -14,6 +14,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from busignal.wire.envelope import Mode
 from busignal.wire.reply import encode_reply
 
@@ -28,6 +30,7 @@ __all__ = [
     "ORIGINAL_FIELDS",
     "Batch",
     "dead_letter",
+    "report_errors",
     "settle",
     "settle_all",
 ]
@@ -110,11 +113,26 @@ class Batch:
 
     async def execute(self, client: Any) -> None:
         """Send the batch on an asyncio client."""
-        await self._queue(client).execute()
+        report_errors(await self._queue(client).execute(raise_on_error=False))
 
     def execute_sync(self, client: Any) -> None:
         """Send the batch on a sync client (the worker's fast lane)."""
-        self._queue(client).execute()
+        report_errors(self._queue(client).execute(raise_on_error=False))
+
+
+def report_errors(results: list[Any]) -> None:
+    """Log the commands of a settled batch that Redis refused.
+
+    A reply that cannot be written (its key holds another type: WRONGTYPE)
+    is an error of that one entry, never of the worker: the other commands
+    ran, the entry is acknowledged and its sender times out. A vanished
+    consumer group (NOGROUP) is raised: the worker recreates it.
+    """
+    for result in results:
+        if isinstance(result, redis.ResponseError):
+            if "NOGROUP" in str(result):
+                raise result
+            logger.error("settling a batch: Redis refused a command: %s", result)
 
 
 def settle_all(
@@ -138,7 +156,14 @@ def settle(worker: Worker, liveness: Liveness, pipe: Batch, job: Job) -> None:
     env = job.envelope
     waiting = env.mode is not Mode.PUBLISH and not env.expired()
     if waiting:
-        reply = encode_reply(worker.config.service, worker.consumer, job.outcomes)
+        reply = encode_reply(
+            worker.config.service,
+            worker.consumer,
+            job.outcomes,
+            message_id=env.message_id,
+            signer=worker.bus.signer,
+            max_size=worker.bus.config.max_payload,
+        )
         pipe.rpush(env.reply_to, reply)
         pipe.expire(env.reply_to, worker.bus.config.reply_ttl)
     elif job.failed:

@@ -184,6 +184,13 @@ class Worker:
                 "this worker has no receivers: import the modules that connect "
                 "them (with @receiver) before starting it"
             )
+        if self.bus.signer is None:
+            logger.warning(
+                "no secret: entries are not authenticated, and any process that "
+                "can write to Redis can make service %s run its receivers; set "
+                "BUSIGNAL_SECRET (the same on senders and workers) to sign them",
+                self.config.service,
+            )
         block_s = self.config.block_ms / 1000
         self._client = self.bus.transport.async_client(
             socket_timeout=block_s + self.bus.config.socket_timeout
