@@ -32,6 +32,7 @@ import redis
 
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.transport.raw import Wire
+from busignal.worker import once
 from busignal.worker.delivery import run_chunk
 from busignal.worker.reading import raw_entries
 from busignal.worker.settle import Batch, report_errors, settle_all
@@ -176,6 +177,14 @@ class Lane:
         next read (or None when the loop's path ran and settled it)."""
         worker = self.worker
         jobs, pipe = worker._prepare(entries)
+        try:
+            if worker.bus.signer is not None:
+                jobs = once.skip_handled_sync(
+                    worker.bus.client, jobs, pipe, worker.observers
+                )
+        except CONNECTION_ERRORS:
+            self._in_hand = entries + self._in_hand  # not run: run them later
+            raise
         if not worker._runner.quick:
             self._call(worker._complete(jobs, pipe))
             return None

@@ -18,6 +18,7 @@ import redis
 
 from busignal.wire.envelope import Mode
 from busignal.wire.reply import encode_reply
+from busignal.worker import once
 
 if TYPE_CHECKING:
     from busignal.worker.delivery import Job
@@ -99,6 +100,8 @@ class Batch:
         for name, args, kwargs in self.commands:
             if name in _PLAIN and not kwargs:
                 out.append((_PLAIN[name], *args))
+            elif name == "execute_command":  # spelled out already (once.record)
+                out.append(args)
             else:
                 getattr(builder, name)(*args, **kwargs)
                 out.append(builder.command_stack.pop()[0])
@@ -144,8 +147,12 @@ def settle_all(
     that is most of what a draining worker settles.
     """
     service = worker.config.service
+    signed = worker.bus.signer is not None
+    seconds = once.ttl(worker.bus.config.max_age)
     for job in jobs:
         if job.envelope.mode is Mode.PUBLISH and not job.errors:
+            if signed:
+                once.record(pipe, job, seconds)
             pipe.xack(job.stream, service, job.entry_id)
         else:
             settle(worker, liveness, pipe, job)
@@ -178,6 +185,8 @@ def settle(worker: Worker, liveness: Liveness, pipe: Batch, job: Job) -> None:
             worker, pipe, (job.stream, job.entry_id, job.fields, attempt), reason
         )
         return
+    if worker.bus.signer is not None:
+        once.record(pipe, job, once.ttl(worker.bus.config.max_age))
     pipe.xack(job.stream, worker.config.service, job.entry_id)
 
 

@@ -36,7 +36,7 @@ from busignal.errors import ConfigurationError
 from busignal.transport.clients import CONNECTION_ERRORS, refused_login
 from busignal.wire import envelope
 from busignal.wire.envelope import BadEntry
-from busignal.worker import broadcast, reading
+from busignal.worker import broadcast, once, reading
 from busignal.worker.delivery import Delivery, Job, Receiving
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
@@ -482,6 +482,14 @@ class Worker:
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Run a batch of entries and post replies, dead letters and acks at once."""
         jobs, pipe = self._prepare(entries)
+        if self.bus.signer is not None:
+            jobs = await once.skip_handled(
+                self._client,
+                jobs,
+                pipe,
+                self.observers,
+                cluster=self.bus.transport.is_cluster,
+            )
         await self._complete(jobs, pipe)
 
     async def _complete(self, jobs: list[Job], pipe: Batch) -> None:
