@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 #: The field naming the one service a dead-letter replay is meant for.
 FIELD_SERVICE = b"s"
 #: The fields of an entry a dead letter keeps, so that it can be replayed.
-ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s"))
+ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"s", b"t"))
 
 
 #: Commands whose arguments go to Redis as they are recorded.
