@@ -126,12 +126,8 @@ def test_faults_forged_and_unsigned_entries_are_dead_lettered_never_run(
         lambda: _dead_count(redis_server, "faults_tick") == 3, 10, "3 dead letters"
     )
 
-    reasons = sorted(d.reason for d in list_dead(current, "faults_tick"))
-    assert reasons == [
-        "bad signature",
-        "bad signature",
-        "unsigned entry (a secret is configured)",
-    ]
+    reasons = sorted(d.reason.split(" (")[0] for d in list_dead(current, "faults_tick"))
+    assert reasons == ["bad signature", "bad signature", "unsigned entry"]
     assert not set(forged) & ledger(redis_server).keys()
     assert tally("signing", good, ledger(redis_server)).lost == 0
     assert alive(worker)
