@@ -52,8 +52,8 @@ def check_members(items: Iterable[Any], what: str) -> None:
             continue
         if (kind is int or kind is bool) and _INT64_MIN <= item <= _UINT64_MAX:
             continue
-        problem = type_name(kind) if kind is not int else "int beyond 64 bits"
-        raise DecodeError(f"a {what} is a {problem}; {_KEY_HINT}")
+        problem = f"a {type_name(kind)}" if kind is not int else "an int beyond 64 bits"
+        raise DecodeError(f"a {what} is {problem}; {_KEY_HINT}")
 
 
 class Codec(NamedTuple):
