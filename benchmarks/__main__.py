@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--smoke] [--write] [--rounds N]``.
+"""``python -m benchmarks [--smoke] [--write] [--rounds N] [--signed]``.
 
 Exit codes: 0 the run completed (targets missed or not, they are reported,
 not asserted); 1 a run failed (a worker died, Redis stopped); 2 something
@@ -8,6 +8,8 @@ the harness needs is missing (redis-server).
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import shlex
 import sys
 import tempfile
@@ -39,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-others", action="store_true", help="skip Celery and taskiq"
     )
     parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="sign every entry and reply (a random secret, in BUSIGNAL_SECRET "
+        "for the workers): the cost of signing and the handled-id record",
+    )
+    parser.add_argument(
         "--cluster",
         action="store_true",
         help="instead: a local Redis Cluster, throughput with 1, 2, 3 partitions",
@@ -49,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 def measure(server: RedisServer, plan: Plan, logs: Path, with_others: bool) -> Figures:
     """Run every round against ``server``; the workers are stopped afterwards."""
     client = server.client()
-    bus = Bus(server.url, timeout=10)
+    bus = Bus(server.url, timeout=10, secret=os.environ.get("BUSIGNAL_SECRET"))
     figures = Figures()
     fleet = Fleet(server.url, client, logs)
     run = Run(bus, client, fleet, plan, figures)
@@ -84,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cluster.main(500 if args.smoke else 20_000)
         return 0
+    if args.signed:  # the workers inherit the environment
+        os.environ["BUSIGNAL_SECRET"] = secrets.token_hex(32)
+    else:
+        os.environ.pop("BUSIGNAL_SECRET", None)
     plan = Plan.smoke() if args.smoke else Plan()
     if args.rounds:
         plan = Plan(**{**_fields(plan), "rounds": args.rounds})

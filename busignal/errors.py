@@ -15,6 +15,8 @@
     │                          dead-letters it
     ├── AmbiguousId            a plain dead-letter id is in several partitions
     ├── UnknownId              dead-letter ids that name no letter of the signal
+    ├── UnverifiedLetter       a dead letter whose signature cannot be checked or
+    │                          is not valid: replay will not re-sign it
     ├── EmbeddedUnavailable    no Redis server binary can be found or started
     └── UsageError             a ``busignal`` command cannot run as asked (exit 2)
 
@@ -42,6 +44,7 @@ __all__ = [
     "SerializationError",
     "SignalTimeout",
     "UnknownId",
+    "UnverifiedLetter",
     "UsageError",
 ]
 
@@ -167,3 +170,19 @@ class UnknownId(BusignalError, LookupError):
             f"{signal!r} has no {letters} {shown}; "
             f"see its ids with 'busignal dead list {signal}'"
         )
+
+
+class UnverifiedLetter(BusignalError, ValueError):
+    """Dead letters that ``dead replay`` will not re-sign (``ids`` lists them).
+
+    Replay re-signs a signed letter for its service with the current secret
+    and a new sent-at, but only a letter whose signature holds under one of
+    the configured secrets (its age is not looked at): anything else was
+    forged or signed with a secret no longer configured. Nothing was
+    replayed.
+    """
+
+    def __init__(self, signal: str, ids: list[str], why: str) -> None:
+        self.signal, self.ids = signal, ids
+        shown = ", ".join(repr(i) for i in ids)
+        super().__init__(f"{signal!r}: dead letter(s) {shown}: {why}")

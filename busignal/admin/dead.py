@@ -12,6 +12,15 @@ of the signal: those its ``partitions`` set records (the largest count)
 and, in case that set was lost, any ``{sig:NAME#k}`` dead stream a SCAN
 finds. A replayed letter goes back to its own partition's events stream,
 so the XADD and the XDEL share a slot and one MULTI works on a cluster.
+
+Signed letters are re-signed. A signature binds an entry to its target
+service and its sent-at time, and a worker refuses one older than
+``max_age``; so replay checks the letter's signature against every
+configured secret (ignoring its age: a letter may have died of it), then
+signs it again for its service, now, with the current (first) secret. A
+letter signed with a secret no longer configured, or forged, is refused
+(:class:`UnverifiedLetter`) and nothing is replayed: keep a retired
+secret second in the list until its letters are replayed or purged.
 """
 
 from __future__ import annotations
@@ -26,13 +35,13 @@ from typing import Any
 
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
-from busignal.errors import AmbiguousId, UnknownId
+from busignal.errors import AmbiguousId, UnknownId, UnverifiedLetter
+from busignal.wire.envelope import sign_fields, verify_fields
 from busignal.wire.records import (
     DEAD_ATTEMPTS,
     DEAD_ENTRY,
     DEAD_REASON,
     DEAD_SERVICE,
-    FIELD_SERVICE,
     ORIGINAL_FIELDS,
     text,
 )
@@ -41,6 +50,7 @@ __all__ = [
     "AmbiguousId",
     "DeadLetter",
     "UnknownId",
+    "UnverifiedLetter",
     "add_commands",
     "dead_partitions",
     "list_dead",
@@ -48,8 +58,6 @@ __all__ = [
     "replay",
 ]
 
-# A replay names its service target itself (the letter's own service).
-_REPLAYED = ORIGINAL_FIELDS - {FIELD_SERVICE}
 _DEAD_SUFFIX = ":dead"
 
 
@@ -192,22 +200,63 @@ def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     :class:`UnknownId`, before anything is replayed).
     Returns the new events-stream entry ids. The entry and its removal
     happen in one MULTI (one slot), so a crash cannot both keep and replay it.
+    Signed letters are re-signed (see the module docstring); one that
+    cannot be raises :class:`UnverifiedLetter` before anything is replayed.
     """
     letters = list_dead(bus, signal)
     if ids is not None:
         letters = _select(signal, letters, ids)
+    replays = _replay_fields(bus, signal, letters)
     new_ids: list[str] = []
     with bus.transport.errors():
         for letter in letters:
-            fields = {k: v for k, v in letter.fields.items() if k in _REPLAYED}
-            if letter.service:
-                fields[b"s"] = letter.service.encode()
+            fields = replays[letter.ref]
             pipe = bus.client.pipeline(transaction=True)
             pipe.xadd(bus.keys.events(signal, letter.partition), fields)  # type: ignore[arg-type]  # bytes fields are fine
             pipe.xdel(bus.keys.dead(signal, letter.partition), letter.id)
             new_id, _ = pipe.execute()
             new_ids.append(text(new_id))
     return new_ids
+
+
+def _replay_fields(
+    bus: Bus, signal: str, letters: list[DeadLetter]
+) -> dict[str, dict[bytes, bytes]]:
+    """Each letter's entry to add again, by ref: addressed to its service and,
+    if signed, re-signed; UnverifiedLetter for any that cannot be."""
+    out: dict[str, dict[bytes, bytes]] = {}
+    unsigned: list[str] = []
+    invalid: list[str] = []
+    for letter in letters:
+        kept = {k: v for k, v in letter.fields.items() if k in ORIGINAL_FIELDS}
+        fields = {k: v for k, v in kept.items() if k in (b"v", b"b")}
+        if letter.service:
+            fields[b"s"] = letter.service.encode()
+        stream = bus.keys.events(signal, letter.partition)
+        if bus.signer is None:
+            if b"h" in kept:
+                unsigned.append(letter.ref)
+        elif verify_fields(kept, bus.signer, bus.keys.namespace, stream):
+            sign_fields(fields, bus.signer, bus.keys.namespace, stream)
+        else:
+            invalid.append(letter.ref)
+        out[letter.ref] = fields
+    if unsigned:
+        raise UnverifiedLetter(
+            signal,
+            unsigned,
+            "signed, but this bus has no secret to check and re-sign them; "
+            "replay with the workers' secret (BUSIGNAL_SECRET)",
+        )
+    if invalid:
+        raise UnverifiedLetter(
+            signal,
+            invalid,
+            "their signature holds under none of the configured secrets (forged, "
+            "unsigned, or signed with a retired secret: add it after the current "
+            "one to replay them, or purge them)",
+        )
+    return out
 
 
 def purge(bus: Bus, signal: str, ids: list[str] | None = None) -> int:
@@ -296,6 +345,9 @@ def _run(
         done = {"replay": "; nothing was replayed", "purge": "; nothing was purged"}
         print(f"busignal: {exc}{done.get(args.action, '')}", file=sys.stderr)
         return 1
+    except UnverifiedLetter as exc:
+        print(f"busignal: {exc}; nothing was replayed", file=sys.stderr)
+        return 1
     finally:
         bus.close()
 
@@ -314,7 +366,8 @@ def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
         help="list, replay or purge dead letters",
         description="Dead letters: events that failed past --max-deliveries, "
         "or that a worker could not read. Exit codes: 0 done; 1 an --id names "
-        "no letter (nothing is changed) or Redis is unreachable; 2 bad usage.",
+        "no letter, or a signed letter cannot be re-signed (nothing is "
+        "changed), or Redis is unreachable; 2 bad usage.",
     )
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     helps = {

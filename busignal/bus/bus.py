@@ -14,16 +14,15 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 import redis.asyncio
 
 from busignal.bus.encoding import EntryEncoder
+from busignal.bus.options import BusConfig
 from busignal.bus.partitions import Announced, Partitioning, announce, announce_async
 from busignal.bus.send_plan import Send, Services
-from busignal.errors import ConfigurationError
 from busignal.transport.clients import Transport
 from busignal.transport.raw import RawPipeline, round_trip, xadd
 from busignal.wire.envelope import Mode
@@ -33,38 +32,7 @@ from busignal.wire.signing import Signer
 
 __all__ = ["Bus", "BusConfig"]
 
-MiB = 1024 * 1024
 Response = tuple[object, object]
-
-
-@dataclass(frozen=True, slots=True)
-class BusConfig:
-    """Everything that configures a bus; see the README's configuration table."""
-
-    url: str
-    namespace: str = "busignal"
-    timeout: float = 10.0
-    secrets: tuple[str, ...] = ()
-    max_payload: int = MiB
-    connect_timeout: float = 2.0
-    socket_timeout: float = 5.0
-    reply_ttl: int = 60
-    stream_maxlen: int = 10_000
-    cluster: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ConfigurationError(f"timeout must be positive, got {self.timeout!r}")
-        if self.max_payload <= 0:
-            raise ConfigurationError(
-                f"max_payload must be positive, got {self.max_payload!r}"
-            )
-        if not self.namespace or any(c in self.namespace for c in "{} "):
-            raise ConfigurationError(
-                f"namespace must be non-empty, without braces or spaces: "
-                f"{self.namespace!r}"
-            )
 
 
 class Bus:
@@ -218,6 +186,9 @@ class Bus:
             find_receiver=find_receiver,
             maxlen=self.config.stream_maxlen,
             expected=self._services.count(stream),
+            message_id=mid,
+            signer=self.signer,
+            max_reply=self.config.max_payload,
         )
 
     def send(
@@ -372,7 +343,9 @@ class Bus:
     ) -> str:
         """The coroutine form of ``publish``."""
         part = partitioning.choose(kwargs) if partitioning is not None else 0
-        _, fields, _ = self._encoder.encode(signal, sender, kwargs, Mode.PUBLISH)
+        _, fields, _ = self._encoder.encode(
+            signal, sender, kwargs, Mode.PUBLISH, partition=part
+        )
         stream = self.keys.events(signal, part)
         with self.transport.errors():
             client: Any = await self.async_client()

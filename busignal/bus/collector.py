@@ -7,17 +7,32 @@ senders only do the waiting. The format of one reply is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from busignal.errors import SignalTimeout
+from busignal.wire import codec
 from busignal.wire.remote import RemoteReceiver, decode_error
-from busignal.wire.reply import decode_reply
+from busignal.wire.reply import open_reply
+from busignal.wire.signing import Signer
 
 __all__ = ["Collector"]
 
+logger = logging.getLogger(__name__)
+
 Response = tuple[object, object]
+
+
+def _checked_item(item: Any) -> list[Any]:
+    """A reply item as ``[receiver_id, ok, value]``; a malformed one becomes a
+    ``busignal.InvalidReply`` error, so that a bad reply never raises a
+    TypeError or IndexError out of ``send_robust``."""
+    if type(item) is list and len(item) == 3 and type(item[0]) is str:
+        return [item[0], bool(item[1]), item[2]]
+    error = ["busignal.InvalidReply", f"malformed reply item {item!r:.200}", "", None]
+    return ["", False, error]
 
 
 @dataclass(slots=True)
@@ -33,6 +48,9 @@ class Collector:
     timeout: float
     fail_fast: bool
     find_receiver: Callable[[str], Callable[..., object] | None]
+    message_id: str = ""
+    signer: Signer | None = None
+    max_size: int = codec.MAX_SIZE
     replies: dict[str, tuple[str, list[Any]]] = field(default_factory=dict)
     error: BaseException | None = None
 
@@ -42,14 +60,34 @@ class Collector:
         return self.error is not None or len(self.replies) >= len(self.services)
 
     def add(self, data: bytes) -> None:
-        """Take one raw reply; a service's duplicate (redelivery) is ignored."""
-        service, worker, items = decode_reply(data)
+        """Take one raw reply; a service's duplicate (redelivery) is ignored.
+
+        A reply that is unsigned or badly signed (with a secret), signed for
+        another send, too large or not a reply is dropped and logged: the
+        real one may still come.
+        """
+        try:
+            service, worker, items = open_reply(
+                data,
+                message_id=self.message_id,
+                signer=self.signer,
+                max_size=self.max_size,
+            )
+        except ValueError as exc:
+            logger.warning(
+                "signal %s: dropped a reply to message %s: %s",
+                self.signal,
+                self.message_id,
+                exc,
+            )
+            return
         if service not in self.services or service in self.replies:
             return
+        items = [_checked_item(item) for item in items]
         self.replies[service] = (worker, items)
         if self.fail_fast and self.error is None:
             for item in items:
-                if isinstance(item, list) and len(item) == 3 and not item[1]:
+                if not item[1]:
                     self.error = decode_error(item[2], service=service, worker=worker)
                     break
 
@@ -60,7 +98,7 @@ class Collector:
     def _responses(self, service: str, worker: str, items: list[Any]) -> list[Response]:
         out: list[Response] = []
         for item in items:
-            rid, ok, value = str(item[0]), bool(item[1]), item[2]
+            rid, ok, value = item
             receiver: object = self.find_receiver(rid) or RemoteReceiver(
                 rid, service, worker
             )

@@ -40,7 +40,10 @@ class EntryEncoder:
         timeout: float = 0.0,
         partition: int = 0,
     ) -> tuple[str, dict[bytes, bytes], float]:
-        """(message id, fields, deadline) of one event; deadline 0 for none."""
+        """(message id, fields, deadline) of one event; deadline 0 for none.
+
+        Signed (with a signer) for the events stream of ``partition``.
+        """
         deadline = time.time() + timeout if timeout else 0.0
         mid = envelope.new_message_id()
         reply_to = (
@@ -57,6 +60,8 @@ class EntryEncoder:
             message_id=mid,
             signer=self.signer,
             max_size=self.max_payload,
+            namespace=self.keys.namespace,
+            stream=self.keys.events(signal, partition),
         )
         return mid, fields, deadline
 
@@ -74,6 +79,8 @@ class EntryEncoder:
         for index, kwargs in enumerate(batch):
             try:
                 part = partitioning.choose(kwargs) if partitioning is not None else 0
+                while len(streams) <= part:
+                    streams.append(self.keys.events(signal, len(streams)))
                 _, fields = envelope.encode(
                     signal=signal,
                     sender=name,
@@ -82,10 +89,10 @@ class EntryEncoder:
                     trace=trace,
                     signer=self.signer,
                     max_size=self.max_payload,
+                    namespace=self.keys.namespace,
+                    stream=streams[part],
                 )
             except SerializationError as exc:
                 raise SerializationError(f"batch item {index}: {exc}") from exc
-            while len(streams) <= part:
-                streams.append(self.keys.events(signal, len(streams)))
             encoded.append((streams[part], fields))
         return encoded

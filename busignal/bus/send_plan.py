@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from busignal.bus.collector import Collector
+from busignal.wire.codec import MAX_SIZE
 from busignal.wire.records import text
+from busignal.wire.signing import Signer
 
 __all__ = ["ADD_AND_NAME_SERVICES", "Send", "Services"]
 
@@ -62,6 +64,9 @@ class Send:
     find_receiver: Callable[[str], Callable[..., object] | None]
     maxlen: int  # bounds the stream when no service reads it
     expected: int  # services seen last time: how many replies to pop at once
+    message_id: str = ""  # replies must be signed for it (with a signer)
+    signer: Signer | None = None
+    max_reply: int = MAX_SIZE
 
     def queue(self, pipe: Any) -> None:
         """Add the send's one round trip to a (sync or async) pipeline:
@@ -100,6 +105,9 @@ class Send:
             timeout=self.timeout,
             fail_fast=self.fail_fast,
             find_receiver=self.find_receiver,
+            message_id=self.message_id,
+            signer=self.signer,
+            max_size=self.max_reply,
         )
         if services:  # else the BLPOP took the script's empty marker
             _collect(collector, answers[1:])

@@ -47,6 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 if TYPE_CHECKING:
     from busignal.bus.bus import Bus
+    from busignal.wire.envelope import Envelope
     from busignal.worker.delivery import Job
     from busignal.worker.worker import Worker
 
@@ -109,6 +110,10 @@ class PrometheusObserver:
 
     def dead_lettered(self, signal: str, service: str, reason: str) -> None:
         self.dead_letters.labels(signal, service).inc()
+
+    def skipped_duplicate(self, signal: str, service: str, envelope: Envelope) -> None:
+        """Counted as ``busignal_events_handled{outcome="duplicate"}``."""
+        self.events.labels(signal, service, "duplicate").inc()
 
 
 class StreamCollector(Collector):

@@ -42,6 +42,14 @@ Decisions worth knowing:
   indexes from ``where``: ``kwargs['order']['items'][2]``; a set member is
   ``{...}`` (sets have no order), a mapping key is ``<key>`` and the value a
   codec's encode function returned is ``<encoded>``.
+* Decoding cannot be made slow. Map keys and set members must be ``str``,
+  ``bytes`` or ``int`` within 64 bits (``bool`` included): those are the
+  types whose hashes a sender cannot make collide in bulk (a set of big
+  ints, tuples or Decimals that all hash alike costs quadratic time to
+  build). Arrays, maps and sets hold at most ``MAX_ITEMS`` items, and a
+  Decimal's exponent is within ``MAX_DECIMAL_EXPONENT`` (decimal128's
+  range), so that ``int()`` of a decoded value is quick. Sets with other
+  members are refused when encoded; maps with other keys when decoded.
 * ``MAX_DEPTH`` bounds how deeply extension values (tuples, sets, frozensets
   and codec values) nest inside each other: they are the only recursion in
   decoding. Plain lists and dicts are bounded by msgpack itself (1024 levels
@@ -79,9 +87,11 @@ from busignal.wire.codec_types import (
     TUPLE,
     UUID_CODE,
     Codec,
+    check_members,
     encode_codec,
     type_name,
 )
+from busignal.wire.codec_types import MAX_DECIMAL_EXPONENT as MAX_DECIMAL_EXPONENT
 from busignal.wire.codec_types import MAX_DEPTH as MAX_DEPTH  # part of this API
 
 __all__ = ["DecodeError", "dumps", "loads", "register"]
@@ -90,6 +100,9 @@ T = TypeVar("T")
 
 MAX_SIZE = 16 * 1024 * 1024
 """The default largest payload :func:`loads` accepts, in bytes."""
+
+MAX_ITEMS = 100_000
+"""The most items one decoded array, map, set, frozenset or tuple may hold."""
 
 USER_CODES = range(64)
 """Extension type codes :func:`register` accepts."""
@@ -140,14 +153,36 @@ def _unpack(data: bytes, depth: int) -> Any:
     """Unpack the payload of an extension value whose content sits at depth."""
     if depth > MAX_DEPTH:
         raise DecodeError(f"extension values nested more than {MAX_DEPTH} deep")
+    hook = _EXT_HOOKS[depth]
+    try:
+        # Keys that are all str or bytes (nearly every payload) are checked
+        # by msgpack itself, in C; anything else is looked at again below.
+        return msgpack.unpackb(data, ext_hook=hook, strict_map_key=True, **_LIMITS)
+    except ValueError as exc:
+        if type(exc) is not ValueError or "for map key" not in str(exc):
+            raise
     return msgpack.unpackb(
         data,
-        ext_hook=_EXT_HOOKS[depth],
-        raw=False,
-        use_list=True,
+        ext_hook=hook,
         strict_map_key=False,
-        timestamp=3,
+        object_pairs_hook=_checked_map,
+        **_LIMITS,
     )
+
+
+_LIMITS: dict[str, Any] = {
+    "raw": False,
+    "use_list": True,
+    "timestamp": 3,
+    "max_array_len": MAX_ITEMS,
+    "max_map_len": MAX_ITEMS,
+}
+
+
+def _checked_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A map whose keys were checked before any was hashed (see the docstring)."""
+    check_members((key for key, _ in pairs), "map key")
+    return dict(pairs)
 
 
 def _ext_hook(depth: int, code: int, data: bytes) -> object:
@@ -173,6 +208,23 @@ def _unpack_list(data: bytes, depth: int, what: str) -> list[Any]:
     if type(items) is not list:
         raise DecodeError(f"{what} payload is {type(items).__name__}, not an array")
     return items
+
+
+def _members(data: bytes, depth: int, what: str) -> list[Any]:
+    """A set's members, checked before any is hashed."""
+    items = _unpack_list(data, depth, what)
+    check_members(items, f"{what} member")
+    return items
+
+
+def _decode_decimal(data: bytes, depth: int) -> Decimal:
+    value = Decimal(data.decode("ascii"))
+    if value.is_finite() and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise DecodeError(
+            f"Decimal exponent {value.adjusted()} is outside "
+            f"-{MAX_DECIMAL_EXPONENT}..{MAX_DECIMAL_EXPONENT}"
+        )
+    return value
 
 
 def _decode_clock(cls: type[datetime] | type[time], data: bytes) -> datetime | time:
@@ -205,13 +257,13 @@ def _decode_codec(codec: Codec, data: bytes, depth: int) -> object:
 
 _BUILTIN_DECODERS: dict[int, _Decoder] = {
     TUPLE: lambda data, depth: tuple(_unpack_list(data, depth, "tuple")),
-    SET: lambda data, depth: set(_unpack_list(data, depth, "set")),
-    FROZENSET: lambda data, depth: frozenset(_unpack_list(data, depth, "frozenset")),
+    SET: lambda data, depth: set(_members(data, depth, "set")),
+    FROZENSET: lambda data, depth: frozenset(_members(data, depth, "frozenset")),
     DATETIME: lambda data, depth: _decode_clock(datetime, data),
     DATE: lambda data, depth: date.fromisoformat(data.decode("ascii")),
     TIME: lambda data, depth: _decode_clock(time, data),
     TIMEDELTA: _decode_timedelta,
-    DECIMAL: lambda data, depth: Decimal(data.decode("ascii")),
+    DECIMAL: _decode_decimal,
     UUID_CODE: lambda data, depth: UUID(bytes=data),
     BIGINT: lambda data, depth: int.from_bytes(data, "big", signed=True),
 }

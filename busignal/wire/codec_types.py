@@ -12,7 +12,7 @@ Internal to ``busignal.wire``: the format itself is described in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
@@ -21,7 +21,7 @@ from uuid import UUID
 
 import msgpack
 
-from busignal.errors import SerializationError
+from busignal.errors import DecodeError, SerializationError
 
 __all__: list[str] = []  # nothing here is for other subpackages
 
@@ -33,6 +33,27 @@ DATETIME, DATE, TIME, TIMEDELTA = 67, 68, 69, 70
 DECIMAL, UUID_CODE, BIGINT = 71, 72, 73
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+MAX_DECIMAL_EXPONENT = 6144
+"""The largest adjusted exponent (either sign) of a Decimal: decimal128's Emax."""
+
+_KEY_HINT = (
+    "map keys and set members must be str, bytes or ints within 64 bits "
+    "(other types can be made to hash alike, which makes decoding slow); "
+    "send a list (of pairs, for a map) instead"
+)
+
+
+def check_members(items: Iterable[Any], what: str) -> None:
+    """Raise DecodeError unless every item may be a map key or set member."""
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is bytes:
+            continue
+        if (kind is int or kind is bool) and _INT64_MIN <= item <= _UINT64_MAX:
+            continue
+        problem = f"a {type_name(kind)}" if kind is not int else "an int beyond 64 bits"
+        raise DecodeError(f"a {what} is {problem}; {_KEY_HINT}")
 
 
 class Codec(NamedTuple):
@@ -92,6 +113,25 @@ def encode_items(code: int, obj: Any, depth: int) -> object:
     return msgpack.ExtType(code, pack(list(obj), depth + 1))
 
 
+def encode_members(code: int, obj: Any, depth: int) -> object:
+    """A set or frozenset: only members the decoder accepts (check_members)."""
+    members = list(obj)
+    try:
+        check_members(members, "set member")
+    except DecodeError as exc:
+        raise TypeError(str(exc)) from None  # explained with its path by dumps
+    return msgpack.ExtType(code, pack(members, depth + 1))
+
+
+def encode_decimal(obj: Decimal, depth: int) -> object:
+    if obj.is_finite() and abs(obj.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise TypeError(
+            f"Decimal exponent {obj.adjusted()} is outside "
+            f"-{MAX_DECIMAL_EXPONENT}..{MAX_DECIMAL_EXPONENT}"
+        )
+    return msgpack.ExtType(DECIMAL, str(obj).encode("ascii"))
+
+
 def encode_iso(code: int, obj: date | time, depth: int) -> object:
     if not isinstance(obj, datetime | time) or obj.utcoffset() is None:
         return msgpack.ExtType(code, obj.isoformat().encode("ascii"))
@@ -107,10 +147,6 @@ def encode_iso(code: int, obj: date | time, depth: int) -> object:
 def encode_timedelta(obj: timedelta, depth: int) -> object:
     payload = [obj.days, obj.seconds, obj.microseconds]
     return msgpack.ExtType(TIMEDELTA, msgpack.packb(payload))
-
-
-def encode_decimal(obj: Decimal, depth: int) -> object:
-    return msgpack.ExtType(DECIMAL, str(obj).encode("ascii"))
 
 
 def encode_uuid(obj: UUID, depth: int) -> object:
@@ -138,8 +174,8 @@ BUILTIN_ENCODERS: dict[type[Any], Encoder] = {
     list: encode_list,
     dict: encode_dict,
     tuple: partial(encode_items, TUPLE),
-    set: partial(encode_items, SET),
-    frozenset: partial(encode_items, FROZENSET),
+    set: partial(encode_members, SET),
+    frozenset: partial(encode_members, FROZENSET),
     datetime: partial(encode_iso, DATETIME),
     date: partial(encode_iso, DATE),
     time: partial(encode_iso, TIME),

@@ -1,8 +1,15 @@
 """The wire format of one event (an envelope) and of one service's reply.
 
-A stream entry has the fields ``v`` (wire version), ``b`` (the msgpack body)
-and, when the bus has a secret, ``h`` (HMAC-SHA256 of the signal name and
-the body). The body is one msgpack array::
+A stream entry has the fields ``v`` (wire version) and ``b`` (the msgpack
+body); a dead-letter replay adds ``s``, the one service it is meant for.
+When the bus has a secret, ``t`` (sent-at, milliseconds since the epoch, in
+ASCII) and ``h`` (HMAC-SHA256) are added. The MAC binds the body to its
+place and time: it covers the namespace, the events stream (partition
+included), the target service (``s``, empty for every service), the wire
+version, the sent-at time and the body. A signed entry copied to another
+namespace, signal or partition, aimed at another service, or read more
+than ``max_age`` seconds after it was sent is refused (see
+``docs/security.md``). The body is one msgpack array::
 
     [message_id, signal, sender, mode, reply_to, deadline, trace, kwargs]
 
@@ -24,15 +31,38 @@ import msgpack
 
 from busignal.errors import BadEntry, SerializationError
 from busignal.wire import codec
+from busignal.wire.keys import reply_of
 from busignal.wire.signing import Signer
 
-__all__ = ["BadEntry", "Envelope", "Mode", "decode", "encode", "new_message_id"]
+__all__ = [
+    "BadEntry",
+    "Envelope",
+    "Mode",
+    "decode",
+    "encode",
+    "new_message_id",
+    "sign_fields",
+    "verify_fields",
+]
 
 WIRE_VERSION = b"1"
 _FIELD_VERSION = b"v"
 _FIELD_BODY = b"b"
 _FIELD_MAC = b"h"
+_FIELD_SENT_AT = b"t"
+_FIELD_TARGET = b"s"
 _BODY_LENGTH = 8
+_EVENT_MAC = b"busignal/event"  # what the MAC is of: never valid for a reply
+
+DEFAULT_MAX_AGE = 86_400.0
+"""How old (seconds) a signed event may be when a worker reads it: a day."""
+
+MAX_CLOCK_SKEW = 300.0
+"""How far (seconds) a signed event's sent-at may be ahead of a worker's clock.
+
+A handled message id is remembered for ``max_age + MAX_CLOCK_SKEW``, so
+that an event is too old before its record lapses.
+"""
 
 
 class Mode(IntEnum):
@@ -90,11 +120,16 @@ def encode(
     message_id: str | None = None,
     signer: Signer | None = None,
     max_size: int,
+    namespace: str = "",
+    stream: str = "",
+    sent_at: float | None = None,
 ) -> tuple[str, dict[bytes, bytes]]:
     """Encode one event into stream fields; returns ``(message_id, fields)``.
 
-    Raises SerializationError, naming the kwarg, before any I/O, and when the
-    body exceeds ``max_size`` bytes.
+    With a signer, the entry is signed for ``namespace`` and ``stream`` (the
+    events stream it is added to) at ``sent_at`` (default: now); a worker
+    reading it anywhere else refuses it. Raises SerializationError, naming
+    the kwarg, before any I/O, and when the body exceeds ``max_size`` bytes.
     """
     mid = message_id or new_message_id()
     packed_kwargs = codec.dumps_kwargs(kwargs)
@@ -108,8 +143,51 @@ def encode(
         )
     fields = {_FIELD_VERSION: WIRE_VERSION, _FIELD_BODY: body}
     if signer is not None:
-        fields[_FIELD_MAC] = signer.sign(signal.encode(), body)
+        sign_fields(fields, signer, namespace, stream, sent_at)
     return mid, fields
+
+
+def _mac_parts(
+    fields: Mapping[bytes, bytes], namespace: str, stream: str, sent_at: bytes
+) -> tuple[bytes, ...]:
+    return (
+        _EVENT_MAC,
+        namespace.encode(),
+        stream.encode(),
+        fields.get(_FIELD_TARGET, b""),
+        fields.get(_FIELD_VERSION, b""),
+        sent_at,
+        fields.get(_FIELD_BODY, b""),
+    )
+
+
+def sign_fields(
+    fields: dict[bytes, bytes],
+    signer: Signer,
+    namespace: str,
+    stream: str,
+    sent_at: float | None = None,
+) -> None:
+    """Sign ``fields`` (in place) for ``stream`` of ``namespace`` at ``sent_at``.
+
+    The target service (``s``) must be set before: it is signed too. A
+    dead-letter replay uses this to re-sign a letter for its service, now.
+    """
+    stamp = str(int((time.time() if sent_at is None else sent_at) * 1000)).encode()
+    fields[_FIELD_SENT_AT] = stamp
+    fields[_FIELD_MAC] = signer.sign(*_mac_parts(fields, namespace, stream, stamp))
+
+
+def verify_fields(
+    fields: Mapping[bytes, bytes], signer: Signer, namespace: str, stream: str
+) -> bool:
+    """Whether ``fields`` were signed for ``stream`` of ``namespace`` by any of
+    ``signer``'s secrets (their age is not looked at)."""
+    mac = fields.get(_FIELD_MAC)
+    stamp = fields.get(_FIELD_SENT_AT)
+    if mac is None or stamp is None:
+        return False
+    return signer.verify(mac, *_mac_parts(fields, namespace, stream, stamp))
 
 
 def _explain_bad_body(data: Any) -> NoReturn:
@@ -132,14 +210,21 @@ def decode(
     signal: str,
     signer: Signer | None,
     max_size: int,
+    stream: str,
+    namespace: str,
+    max_age: float = DEFAULT_MAX_AGE,
+    now: float | None = None,
 ) -> Envelope:
-    """Check and decode stream fields read from ``signal``'s stream.
+    """Check and decode stream fields read from ``stream`` (of ``signal``).
 
     The signature is checked before anything is unpacked. Raises BadEntry
     with the reason for anything malformed, forged, unsigned (when a secret
-    is set) or sitting on another signal's stream.
+    is set), signed for another place, older than ``max_age`` seconds,
+    sitting on another signal's stream, or asking for its reply anywhere
+    but its own reply key.
     """
-    body = _trusted_body(fields, signal, signer, max_size)
+    place = (namespace, stream, max_age, now)
+    body = _trusted_body(fields, signer, max_size, place)
     try:
         data = codec.loads(body)
     except codec.DecodeError as exc:
@@ -163,6 +248,12 @@ def decode(
                 raise BadEntry(
                     f"entry names signal {name!r} but sits on {signal!r}'s stream"
                 )
+            own = reply_of(stream, mid) if mode else ""
+            if reply_to != own:
+                raise BadEntry(
+                    f"reply key {reply_to[:200]!r} is not this event's own "
+                    f"({own!r}); a worker writes replies only to that key"
+                )
             mode = _MODES[mode]
             deadline = float(deadline)
             return Envelope(mid, name, sender, mode, reply_to, deadline, trace, kwargs)
@@ -170,7 +261,10 @@ def decode(
 
 
 def _trusted_body(
-    fields: Mapping[bytes, bytes], signal: str, signer: Signer | None, max_size: int
+    fields: Mapping[bytes, bytes],
+    signer: Signer | None,
+    max_size: int,
+    place: tuple[str, str, float, float | None],
 ) -> bytes:
     """The body of an entry of a known version, within size, signed if need be."""
     version = fields.get(_FIELD_VERSION)
@@ -185,9 +279,33 @@ def _trusted_body(
         mac = fields.get(_FIELD_MAC)
         if mac is None:
             raise BadEntry("unsigned entry (a secret is configured)")
-        if not signer.verify(mac, signal.encode(), body):
-            raise BadEntry("bad signature")
+        namespace, stream, max_age, now = place
+        if not verify_fields(fields, signer, namespace, stream):
+            raise BadEntry(
+                "bad signature (forged, or signed for another namespace, stream, "
+                "partition or service)"
+            )
+        _check_age(fields[_FIELD_SENT_AT], max_age, time.time() if now is None else now)
     return body
+
+
+def _check_age(stamp: bytes, max_age: float, now: float) -> None:
+    """BadEntry unless a (verified) sent-at is within ``max_age`` of ``now``."""
+    try:
+        age = now - int(stamp) / 1000
+    except ValueError:
+        raise BadEntry(f"sent-at {stamp[:40]!r} is not a number") from None
+    if age > max_age:
+        raise BadEntry(
+            f"signed event sent {age:.0f}s ago, older than max_age={max_age:g}s: "
+            f"a late replay, or a backlog older than the limit; if it must "
+            f"still run, `busignal dead replay` re-signs it"
+        )
+    if -age > MAX_CLOCK_SKEW:
+        raise BadEntry(
+            f"signed event sent {-age:.0f}s in the future (more than "
+            f"{MAX_CLOCK_SKEW:g}s ahead): check the clocks of senders and workers"
+        )
 
 
 def _keys_are_str(kwargs: dict[Any, Any]) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-__all__ = ["PARTITION_MARK", "Keys"]
+__all__ = ["PARTITION_MARK", "Keys", "handled_of", "reply_of"]
 
 #: Separates a signal's name from its partition number inside the tag.
 #: Signal names may not contain it.
@@ -93,6 +93,28 @@ class Keys:
     def dead_of(self, events_key: str) -> str:
         """The dead-letter stream in the slot of an events stream."""
         return events_key[: -len("events")] + "dead"
+
+
+_EVENTS = "events"
+
+
+def reply_of(events_key: str, message_id: str) -> str:
+    """The reply key of a send of ``message_id`` added to ``events_key``.
+
+    The same key ``Keys.reply`` builds for the send: the only key a worker
+    ever writes a reply to, whatever an entry says.
+    """
+    return f"{events_key[: -len(_EVENTS)]}reply:{message_id}"
+
+
+def handled_of(events_key: str, service: str, message_id: str) -> str:
+    """The record that ``service`` handled ``message_id`` from ``events_key``.
+
+    A string key with a TTL, in the stream's slot (so it goes in the ack's
+    pipeline on a cluster): a worker skips a signed event whose record
+    exists, so a replayed entry does not run twice.
+    """
+    return f"{events_key[: -len(_EVENTS)]}handled:{service}:{message_id}"
 
 
 @functools.lru_cache(maxsize=1024)

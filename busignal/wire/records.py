@@ -22,9 +22,9 @@ __all__ = [
 
 #: The envelope's service target: an entry meant for one service only.
 FIELD_SERVICE = b"s"
-#: The envelope's own fields (version and body, HMAC, service target): what a
-#: dead letter keeps of its entry, and what a replay puts back.
-ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", FIELD_SERVICE))
+#: The envelope's own fields (version and body, HMAC, sent-at time, service
+#: target): what a dead letter keeps of its entry, so that it can be replayed.
+ORIGINAL_FIELDS = frozenset((b"v", b"b", b"h", b"t", FIELD_SERVICE))
 
 # What a dead letter adds to the original fields.
 DEAD_REASON = b"reason"

@@ -104,16 +104,21 @@ def _constructor_args(exc: BaseException) -> list[object]:
     return list(exc.args)
 
 
+#: Never rebuilt as themselves: raised out of ``send`` inside an iterator or
+#: async generator, they would silently end the caller's iteration.
+_NOT_REBUILT = (StopIteration, StopAsyncIteration)
+
+
 def _known_class(name: str) -> type[BaseException] | None:
     cls = _registered.get(name)
-    if cls is not None:
-        return cls
-    module, _, qualname = name.rpartition(".")
-    if module == "builtins":
-        candidate = getattr(builtins, qualname, None)
+    if cls is None:
+        module, _, qualname = name.rpartition(".")
+        candidate = getattr(builtins, qualname, None) if module == "builtins" else None
         if isinstance(candidate, type) and issubclass(candidate, Exception):
-            return candidate
-    return None
+            cls = candidate
+    if cls is None or issubclass(cls, _NOT_REBUILT):
+        return None
+    return cls
 
 
 def decode_error(data: Any, *, service: str, worker: str | None) -> BaseException:

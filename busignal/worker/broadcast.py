@@ -113,6 +113,9 @@ def broadcast_job(context: WorkerContext, entry: Entry) -> Job | None:
             signal=signal_name,
             signer=context.bus.signer,
             max_size=context.bus.config.max_payload,
+            stream=stream,
+            namespace=context.keys.namespace,
+            max_age=context.bus.config.max_age,
         )
     except BadEntry as exc:
         logger.error("broadcast: ignoring entry %s of %s: %s", entry_id, stream, exc)

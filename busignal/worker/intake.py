@@ -59,7 +59,13 @@ def prepare(
         signal_name, route, limit = known
         try:
             env = envelope.decode(
-                fields, signal=signal_name, signer=signer, max_size=max_size
+                fields,
+                signal=signal_name,
+                signer=signer,
+                max_size=max_size,
+                stream=stream,
+                namespace=context.keys.namespace,
+                max_age=context.bus.config.max_age,
             )
             if attempt > limit:
                 raise BadEntry(

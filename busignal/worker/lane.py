@@ -32,13 +32,13 @@ import redis
 
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.transport.raw import PipelinedConnection
-from busignal.worker import backoff
+from busignal.worker import backoff, once
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, run_chunk
 from busignal.worker.liveness import Liveness
 from busignal.worker.reading import Entry, raw_entries
 from busignal.worker.running import Runner
-from busignal.worker.settle import Batch, settle_all
+from busignal.worker.settle import Batch, report_errors, settle_all
 
 __all__ = ["Lane", "LaneHost", "Settled"]
 
@@ -199,9 +199,7 @@ class Lane:
     def _entries(self, replies: list[Any]) -> tuple[list[Entry], bool]:
         """The entries a request read, and whether they were a full batch."""
         *settled, read = replies
-        for result in settled:
-            if isinstance(result, Exception):
-                raise result
+        report_errors(settled)
         if isinstance(read, Exception):
             raise read
         entries, count = raw_entries(read)
@@ -212,6 +210,14 @@ class Lane:
         next read (or None when the loop's path ran and settled it)."""
         host, liveness, runner = self.host, self.liveness, self.runner
         jobs, batch = host.prepare(entries)
+        try:
+            if self.context.bus.signer is not None:
+                jobs = once.skip_handled_sync(
+                    self.context.bus.client, jobs, batch, self.context.observers
+                )
+        except CONNECTION_ERRORS:
+            self._in_hand = entries + self._in_hand  # not run: run them later
+            raise
         if not runner.quick:
             self._call(host.complete(jobs, batch))
             return None

@@ -1,8 +1,11 @@
 """Hooks that watch a worker: logging by default, metrics and tracing as extras.
 
 An observer is told about every job a worker finished and every entry it
-dead-lettered. Observers must be quick and must not raise; one that raises
-is logged and the worker goes on.
+dead-lettered; one with a ``skipped_duplicate(signal, service, envelope)``
+method (optional, so that existing observers keep working) is also told
+of every signed event skipped as already handled (a replay). Observers
+must be quick and must not raise; one that raises is logged and the
+worker goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from busignal.wire.envelope import Envelope
     from busignal.worker.delivery import Job
 
 __all__ = ["LogObserver", "Observer"]
@@ -56,3 +60,12 @@ class LogObserver:
 
     def dead_lettered(self, signal: str, service: str, reason: str) -> None:
         logger.error("dead letter on %s for service %s: %s", signal, service, reason)
+
+    def skipped_duplicate(self, signal: str, service: str, envelope: Envelope) -> None:
+        logger.warning(
+            "skipped message %s on %s for service %s: already handled (a replayed "
+            "entry); acknowledged without running",
+            envelope.message_id,
+            signal,
+            service,
+        )

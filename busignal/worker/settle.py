@@ -14,6 +14,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from busignal.wire.envelope import Mode
 from busignal.wire.records import (
     DEAD_AT,
@@ -25,6 +27,7 @@ from busignal.wire.records import (
     ORIGINAL_FIELDS,
 )
 from busignal.wire.reply import encode_reply
+from busignal.worker import once
 
 if TYPE_CHECKING:
     from busignal.worker.context import WorkerContext
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Batch",
     "dead_letter",
+    "report_errors",
     "settle",
     "settle_all",
 ]
@@ -80,6 +84,10 @@ class Batch:
         """Add a dead letter to a capped dead-letter stream."""
         self.commands.append(("xadd", (stream, fields), {"maxlen": maxlen}))
 
+    def execute_command(self, *args: Any) -> None:
+        """Any other command, spelled out as its arguments (``SET ... NX EX``)."""
+        self.commands.append(("execute_command", args, {}))
+
     def extend(self, other: Batch) -> None:
         """Add another batch's commands and acks to this one."""
         self.commands += other.commands
@@ -104,6 +112,8 @@ class Batch:
         for name, args, kwargs in self.commands:
             if name in _PLAIN and not kwargs:
                 out.append((_PLAIN[name], *args))
+            elif name == "execute_command":  # spelled out already (once.record)
+                out.append(args)
             else:
                 getattr(builder, name)(*args, **kwargs)
                 out.append(builder.command_stack.pop()[0])
@@ -118,11 +128,26 @@ class Batch:
 
     async def execute(self, client: Any) -> None:
         """Send the batch on an asyncio client."""
-        await self._queue(client).execute()
+        report_errors(await self._queue(client).execute(raise_on_error=False))
 
     def execute_sync(self, client: Any) -> None:
         """Send the batch on a sync client (the worker's fast lane)."""
-        self._queue(client).execute()
+        report_errors(self._queue(client).execute(raise_on_error=False))
+
+
+def report_errors(results: list[Any]) -> None:
+    """Log the commands of a settled batch that Redis refused.
+
+    A reply that cannot be written (its key holds another type: WRONGTYPE)
+    is an error of that one entry, never of the worker: the other commands
+    ran, the entry is acknowledged and its sender times out. A vanished
+    consumer group (NOGROUP) is raised: the worker recreates it.
+    """
+    for result in results:
+        if isinstance(result, redis.ResponseError):
+            if "NOGROUP" in str(result):
+                raise result
+            logger.error("settling a batch: Redis refused a command: %s", result)
 
 
 def settle_all(
@@ -134,8 +159,12 @@ def settle_all(
     that is most of what a draining worker settles.
     """
     service = context.config.service
+    signed = context.bus.signer is not None
+    seconds = once.ttl(context.bus.config.max_age)
     for job in jobs:
         if job.envelope.mode is Mode.PUBLISH and not job.errors:
+            if signed:
+                once.record(batch, job, seconds)
             batch.xack(job.stream, service, job.entry_id)
         else:
             settle(context, liveness, batch, job)
@@ -146,7 +175,14 @@ def settle(context: WorkerContext, liveness: Liveness, batch: Batch, job: Job) -
     env = job.envelope
     waiting = env.mode is not Mode.PUBLISH and not env.expired()
     if waiting:
-        reply = encode_reply(context.config.service, context.consumer, job.outcomes)
+        reply = encode_reply(
+            context.config.service,
+            context.consumer,
+            job.outcomes,
+            message_id=env.message_id,
+            signer=context.bus.signer,
+            max_size=context.bus.config.max_payload,
+        )
         batch.rpush(env.reply_to, reply)
         batch.expire(env.reply_to, context.bus.config.reply_ttl)
     elif job.failed:
@@ -161,6 +197,8 @@ def settle(context: WorkerContext, liveness: Liveness, batch: Batch, job: Job) -
             context, batch, (job.stream, job.entry_id, job.fields, attempt), reason
         )
         return
+    if context.bus.signer is not None:
+        once.record(batch, job, once.ttl(context.bus.config.max_age))
     batch.xack(job.stream, context.config.service, job.entry_id)
 
 

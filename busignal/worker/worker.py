@@ -33,7 +33,7 @@ from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.errors import ConfigurationError
 from busignal.transport.clients import CONNECTION_ERRORS
-from busignal.worker import backoff, broadcast, intake, reading
+from busignal.worker import backoff, broadcast, intake, once, reading
 from busignal.worker.config import WorkerConfig, default_consumer_name
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, Receiving
@@ -161,6 +161,7 @@ class Worker:
                 "this worker has no receivers: import the modules that connect "
                 "them (with @receiver) before starting it"
             )
+        once.warn_if_unsigned(self.context)
         block_s = self.config.block_ms / 1000
         self._client = self.bus.transport.async_client(
             socket_timeout=block_s + self.bus.config.socket_timeout
@@ -362,6 +363,7 @@ class Worker:
     async def handle(self, entries: Sequence[Entry]) -> None:
         """Run a batch of entries and post replies, dead letters and acks at once."""
         jobs, batch = self.prepare(entries)
+        jobs = await once.unhandled(self.context, self._client, jobs, batch)
         await self.complete(jobs, batch)
 
     async def complete(self, jobs: list[Job], batch: Batch) -> None:

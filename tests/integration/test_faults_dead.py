@@ -71,7 +71,12 @@ def test_faults_poison_is_dead_lettered_after_max_deliveries_then_replayed(
 
     [letter] = list_dead(bus, "faults_poison")
     env = envelope.decode(
-        letter.fields, signal="faults_poison", signer=None, max_size=MiB
+        letter.fields,
+        signal="faults_poison",
+        signer=None,
+        max_size=MiB,
+        stream=bus.keys.events("faults_poison"),
+        namespace=bus.keys.namespace,
     )
     tries: list[bytes] = redis_server.client().lrange(
         f"faults:tries:{env.message_id}", 0, -1
@@ -121,12 +126,8 @@ def test_faults_forged_and_unsigned_entries_are_dead_lettered_never_run(
         lambda: _dead_count(redis_server, "faults_tick") == 3, 10, "3 dead letters"
     )
 
-    reasons = sorted(d.reason for d in list_dead(current, "faults_tick"))
-    assert reasons == [
-        "bad signature",
-        "bad signature",
-        "unsigned entry (a secret is configured)",
-    ]
+    reasons = sorted(d.reason.split(" (")[0] for d in list_dead(current, "faults_tick"))
+    assert reasons == ["bad signature", "bad signature", "unsigned entry"]
     assert not set(forged) & ledger(redis_server).keys()
     assert tally("signing", good, ledger(redis_server)).lost == 0
     assert alive(worker)

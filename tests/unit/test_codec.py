@@ -22,6 +22,7 @@ from busignal.errors import SerializationError
 from busignal.wire import codec
 from busignal.wire.codec import (
     MAX_DEPTH,
+    MAX_ITEMS,
     DecodeError,
     dumps,
     dumps_kwargs,
@@ -117,12 +118,13 @@ scalars = (
     | st.floats(allow_nan=True)
     | st.decimals(allow_nan=True, allow_infinity=True)
 )
-hashables = st.recursive(
-    hashable_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3).map(tuple) | st.frozensets(inner, max_size=3)
-    ),
-    max_leaves=8,
+# What may be a map key or a set member: types whose hashes cannot be made
+# to collide in bulk.
+hashables = (
+    st.text()
+    | st.binary()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
 )
 values = st.recursive(
     scalars,
@@ -174,14 +176,14 @@ def test_codec_dumps_kwargs_roundtrips(kwargs: dict[str, object]) -> None:
         [1, (2,)],
         set(),
         {1, 2},
-        frozenset({(1, 2), frozenset({3})}),
+        frozenset({"a", b"b", 3, 2**64 - 1, -(2**63)}),
         b"\x00\xff",
         2**64,
         2**64 - 1,
         -(2**63),
         -(2**63) - 1,
         pytest.param(10**5000, id="10**5000"),
-        {(1, 2): "tuple key", 3: "int key", frozenset({4}): "frozenset key"},
+        {"str key": 1, b"bytes key": 2, 3: "int key", 2**64 - 1: "big int key"},
     ],
 )
 def test_codec_roundtrip_examples(value: object) -> None:
@@ -549,11 +551,20 @@ def ext(code: int, payload: bytes) -> bytes:
         (b"\xdb\xff\xff\xff\xff", "incomplete input"),
         (b"\x91" * 2000 + b"\xc0", "nested too deeply"),
         (b"\xa2\xff\xfe", "UnicodeDecodeError"),
-        (b"\x81\x90\x01", "unhashable"),
+        (b"\x81\x90\x01", "a map key is a list"),
+        (b"\x81\xc0\x01", "a map key is a NoneType"),
+        (b"\x81\xcb" + bytes(8) + b"\x01", "a map key is a float"),
+        (b"\x81" + ext(64, b"\x90") + b"\x01", "a map key is a tuple"),
+        (b"\x81" + ext(73, b"\x01" + bytes(8)) + b"\x01", "int beyond 64 bits"),
+        (ext(65, b"\x91" + ext(71, b"1")), "a set member is a decimal.Decimal"),
+        (ext(66, b"\x91\xcb" + bytes(8)), "a frozenset member is a float"),
+        (ext(71, b"1E+999999999999999999"), "Decimal exponent"),
+        (ext(71, b"1E-7000"), "Decimal exponent"),
+        (b"\xdd\x00\x01\x86\xa1" + b"\xc0" * 100_001, "exceeds max_array_len"),
         (ext(5, b""), "unknown extension type code 5"),
         (ext(100, b""), "unknown extension type code 100"),
         (ext(64, b"\x01"), "tuple payload is int, not an array"),
-        (ext(65, b"\x91\x90"), "bad set payload"),
+        (ext(65, b"\x91\x90"), "a set member is a list"),
         (ext(66, b"\xc1"), "not valid msgpack"),
         (ext(67, b"yesterday"), "bad datetime payload"),
         (ext(67, b"\xff"), "bad datetime payload"),
@@ -571,6 +582,37 @@ def test_codec_loads_rejects_hostile_input(data: bytes, reason: str) -> None:
         loads(data)
 
     assert reason in str(info.value)
+
+
+def test_codec_loads_accepts_max_items() -> None:
+    assert len(loads(dumps([0] * MAX_ITEMS))) == MAX_ITEMS
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({(1, 2)}, "a set member is a tuple"),
+        (frozenset({1.5}), "a set member is a float"),
+        ({2**64}, "int beyond 64 bits"),
+        (Decimal("1E+999999999"), "Decimal exponent 999999999 is outside"),
+    ],
+)
+def test_codec_dumps_refuses_what_loads_would(value: object, reason: str) -> None:
+    with pytest.raises(SerializationError, match=reason):
+        dumps({"x": value})
+
+
+def test_codec_loads_colliding_big_int_keys_fail_fast() -> None:
+    # Ints that differ by a multiple of 2**61 - 1 hash alike: as map keys
+    # they would make building the dict quadratic.
+    keys = [
+        ext(73, ((2**61 - 1) * k).to_bytes(16, "big", signed=True))
+        for k in range(1, 5000)
+    ]
+    data = b"\xde" + len(keys).to_bytes(2, "big") + b"".join(k + b"\xc0" for k in keys)
+
+    with pytest.raises(DecodeError, match="int beyond 64 bits"):
+        loads(data)
 
 
 def test_codec_loads_rejects_deeply_nested_extensions() -> None:

@@ -73,7 +73,12 @@ def published(bus: Bus, signal: str) -> list[envelope.Envelope]:
     entries: Any = bus.client.xrange(bus.keys.events(signal))
     return [
         envelope.decode(
-            fields, signal=signal, signer=None, max_size=bus.config.max_payload
+            fields,
+            signal=signal,
+            signer=None,
+            max_size=bus.config.max_payload,
+            stream=bus.keys.events(signal),
+            namespace=bus.keys.namespace,
         )
         for _, fields in entries
     ]

@@ -5,16 +5,28 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from busignal.bus.bus import Bus
 from busignal.dispatch.signal import Signal
 from busignal.errors import ConfigurationError, SerializationError
-from busignal.wire.envelope import WIRE_VERSION, BadEntry, Mode, decode, encode
+from busignal.wire.envelope import (
+    WIRE_VERSION,
+    BadEntry,
+    Envelope,
+    Mode,
+    decode,
+    encode,
+)
+from busignal.wire.keys import Keys
 from busignal.wire.signing import Signer
 
 LIMIT = 1_000_000
+KEYS = Keys("ns")
+STREAM = KEYS.events("orders")
+NOW = 1_700_000_000.0
 
 
 def _encode(signal: str = "orders", **changes: object) -> dict[bytes, bytes]:
@@ -23,22 +35,38 @@ def _encode(signal: str = "orders", **changes: object) -> dict[bytes, bytes]:
         "sender": "app.Order",
         "kwargs": {"order_id": 7},
         "mode": Mode.SEND,
-        "reply_to": "ns:reply:1",
+        "reply_to": KEYS.reply("m1", signal),
         "deadline": 12.5,
         "trace": "00-trace-01",
         "message_id": "m1",
         "max_size": LIMIT,
+        "namespace": "ns",
+        "stream": KEYS.events(signal),
+        "sent_at": NOW,
     }
     options.update(changes)
     _, fields = encode(**options)  # type: ignore[arg-type]  # checked by the tests
     return fields
 
 
+def _decode(fields: dict[bytes, bytes], **changes: Any) -> Envelope:
+    options: dict[str, Any] = {
+        "signal": "orders",
+        "signer": None,
+        "max_size": LIMIT,
+        "stream": STREAM,
+        "namespace": "ns",
+        "now": NOW + 1,
+    }
+    options.update(changes)
+    return decode(fields, **options)
+
+
 # -- the envelope ----------------------------------------------------------------
 
 
 def test_envelope_decode_returns_what_was_encoded() -> None:
-    env = decode(_encode(), signal="orders", signer=None, max_size=LIMIT)
+    env = _decode(_encode())
 
     assert (env.message_id, env.signal, env.sender, env.mode) == (
         "m1",
@@ -47,7 +75,7 @@ def test_envelope_decode_returns_what_was_encoded() -> None:
         Mode.SEND,
     )
     assert (env.reply_to, env.deadline, env.trace, env.kwargs) == (
-        "ns:reply:1",
+        KEYS.reply("m1", "orders"),
         12.5,
         "00-trace-01",
         {"order_id": 7},
@@ -59,20 +87,16 @@ def test_envelope_fields_carry_the_wire_version() -> None:
 
 
 def test_envelope_encode_makes_a_fresh_message_id_when_none_given() -> None:
-    first = decode(
-        _encode(message_id=None), signal="orders", signer=None, max_size=LIMIT
-    )
-    again = decode(
-        _encode(message_id=None), signal="orders", signer=None, max_size=LIMIT
-    )
+    first = _encode(message_id=None, mode=Mode.PUBLISH, reply_to="")
+    again = _encode(message_id=None, mode=Mode.PUBLISH, reply_to="")
 
-    assert first.message_id != again.message_id
+    assert _decode(first).message_id != _decode(again).message_id
 
 
 def test_envelope_signed_decodes_with_the_same_secret() -> None:
     signer = Signer(["s1"])
 
-    env = decode(_encode(signer=signer), signal="orders", signer=signer, max_size=LIMIT)
+    env = _decode(_encode(signer=signer), signer=signer)
 
     assert env.message_id == "m1"
 
@@ -83,24 +107,100 @@ def test_envelope_signature_covers_the_signal_name() -> None:
     moved = {**fields, b"b": _encode("refunds")[b"b"]}
 
     with pytest.raises(BadEntry, match="bad signature"):
-        decode(moved, signal="refunds", signer=signer, max_size=LIMIT)
+        _decode(moved, signal="refunds", signer=signer, stream=KEYS.events("refunds"))
+
+
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [
+        ("namespace", "other"),
+        ("stream", Keys("other").events("orders")),
+        ("stream", KEYS.events("orders", 1)),
+    ],
+)
+def test_envelope_signature_binds_namespace_and_stream(place: str, value: str) -> None:
+    signer = Signer(["s1"])
+
+    with pytest.raises(BadEntry, match="bad signature"):
+        _decode(_encode(signer=signer), signer=signer, **{place: value})
+
+
+def test_envelope_signature_binds_the_target_service() -> None:
+    signer = Signer(["s1"])
+    aimed = {**_encode(signer=signer), b"s": b"billing"}
+
+    with pytest.raises(BadEntry, match="bad signature"):
+        _decode(aimed, signer=signer)
+
+
+def test_envelope_signature_binds_the_sent_at_time() -> None:
+    signer = Signer(["s1"])
+    fields = _encode(signer=signer)
+    younger = {**fields, b"t": str(int((NOW + 3600) * 1000)).encode()}
+
+    with pytest.raises(BadEntry, match="bad signature"):
+        _decode(younger, signer=signer, now=NOW + 3600)
+
+
+def test_envelope_signed_event_older_than_max_age_is_refused() -> None:
+    signer = Signer(["s1"])
+
+    with pytest.raises(BadEntry, match="older than max_age=60s"):
+        _decode(_encode(signer=signer), signer=signer, max_age=60, now=NOW + 61)
+
+
+def test_envelope_signed_event_within_max_age_decodes() -> None:
+    signer = Signer(["s1"])
+
+    env = _decode(_encode(signer=signer), signer=signer, max_age=60, now=NOW + 59)
+
+    assert env.message_id == "m1"
+
+
+def test_envelope_signed_event_from_the_future_is_refused() -> None:
+    signer = Signer(["s1"])
+
+    with pytest.raises(BadEntry, match="in the future"):
+        _decode(_encode(signer=signer), signer=signer, now=NOW - 3600)
+
+
+def test_envelope_verifies_with_a_retired_secret() -> None:
+    fields = _encode(signer=Signer(["old-secret"]))
+
+    env = _decode(fields, signer=Signer(["new-secret", "old-secret"]))
+
+    assert env.message_id == "m1"
+
+
+@pytest.mark.parametrize(
+    "reply_to",
+    ["victim:key", KEYS.reply("m2", "orders"), KEYS.reply("m1", "refunds"), ""],
+)
+def test_envelope_reply_key_must_be_the_events_own(reply_to: str) -> None:
+    with pytest.raises(BadEntry, match="is not this event's own"):
+        _decode(_encode(reply_to=reply_to))
+
+
+def test_envelope_publish_must_not_name_a_reply_key() -> None:
+    with pytest.raises(BadEntry, match="is not this event's own"):
+        _decode(_encode(mode=Mode.PUBLISH, reply_to=KEYS.reply("m1", "orders")))
 
 
 def test_envelope_decode_refuses_body_over_the_limit() -> None:
     fields = _encode(kwargs={"blob": "x" * 500})
 
     with pytest.raises(BadEntry, match="over the 100-byte limit"):
-        decode(fields, signal="orders", signer=None, max_size=100)
+        _decode(fields, max_size=100)
 
 
 def test_envelope_expired_only_after_its_deadline() -> None:
-    env = decode(_encode(), signal="orders", signer=None, max_size=LIMIT)
+    env = _decode(_encode())
 
     assert (env.expired(now=12.0), env.expired(now=13.0)) == (False, True)
 
 
 def test_envelope_without_deadline_never_expires() -> None:
-    env = decode(_encode(deadline=0.0), signal="orders", signer=None, max_size=LIMIT)
+    env = _decode(_encode(deadline=0.0))
 
     assert env.expired(now=1e12) is False
 

@@ -201,3 +201,17 @@ def test_decode_error_rebuilds_remote_error_with_its_type_name() -> None:
 
     assert isinstance(error, RemoteError)
     assert (error.type_name, error.message) == ("app.Declined", "no")
+
+
+@pytest.mark.parametrize(
+    "name", ["builtins.StopIteration", "builtins.StopAsyncIteration"]
+)
+def test_remote_stop_iteration_is_never_rebuilt_as_itself(name: str) -> None:
+    # Raised out of send() inside an iterator, it would silently end it.
+    from busignal.errors import RemoteError
+    from busignal.wire.remote import decode_error
+
+    exc = decode_error([name, "forged", "", []], service="s", worker="w")
+
+    assert type(exc) is RemoteError
+    assert exc.type_name == name

@@ -99,3 +99,15 @@ def test_worker_logs_failing_async_receiver_at_error_with_traceback(
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], ValueError)
     assert "billing.acharge" in record.getMessage()
+
+
+def test_worker_without_a_secret_warns_that_entries_are_not_authenticated(
+    bus: Bus, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _failing_signal(name)
+
+    with caplog.at_level(logging.WARNING, logger="busignal.worker"):
+        drain(bus, "billing", signals=[name])
+
+    warnings = [r for r in caplog.records if "not authenticated" in r.getMessage()]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
