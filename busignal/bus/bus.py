@@ -21,6 +21,7 @@ import redis
 import redis.asyncio
 
 from busignal.bus.encoding import EntryEncoder
+from busignal.bus.options import check_secret, redacted_repr
 from busignal.bus.partitions import Announced, Partitioning, announce, announce_async
 from busignal.bus.send_plan import Send, Services, text
 from busignal.errors import ConfigurationError
@@ -36,9 +37,13 @@ MiB = 1024 * 1024
 Response = tuple[object, object]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class BusConfig:
-    """Everything that configures a bus; see the README's configuration table."""
+    """Everything that configures a bus; see the README's configuration table.
+
+    Its repr shows the URL without passwords and counts the secrets rather
+    than show them: a config ends up in logs and tracebacks.
+    """
 
     url: str
     namespace: str = "busignal"
@@ -64,6 +69,11 @@ class BusConfig:
                 f"namespace must be non-empty, without braces or spaces: "
                 f"{self.namespace!r}"
             )
+        for number, secret in enumerate(self.secrets, 1):
+            check_secret(number, secret)
+
+    def __repr__(self) -> str:
+        return redacted_repr(self)
 
 
 class Bus:
