@@ -11,7 +11,7 @@ partition k's events stream). Every function here covers every partition
 of the signal: those its ``partitions`` set records (the largest count)
 and, in case that set was lost, any ``{sig:NAME#k}`` dead stream a SCAN
 finds. A replayed letter goes back to its own partition's events stream,
-so the XADD and the XDEL share a slot and one MULTI works on a cluster.
+so the XDEL and the XADD share a slot and one script works on a cluster.
 """
 
 from __future__ import annotations
@@ -179,6 +179,18 @@ def _select(
     return [d for d in letters if d.ref in chosen]
 
 
+#: KEYS: the dead-letter stream, the events stream (one partition, one slot).
+#: ARGV: the letter's id, then the field/value pairs to add.
+#: The letter is added back only if this call removed it: of two replays
+#: running at once, one moves it and the other finds it gone.
+MOVE_LETTER = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then
+  return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+end
+return false
+"""
+
+
 def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     """Send dead letters (all, or those ids) to their service again; remove them.
 
@@ -186,23 +198,34 @@ def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     ``PARTITION:ID`` or plain IDs (searched in every partition; one found
     in several raises :class:`AmbiguousId`, one found nowhere
     :class:`UnknownId`, before anything is replayed).
-    Returns the new events-stream entry ids. The entry and its removal
-    happen in one MULTI (one slot), so a crash cannot both keep and replay it.
+    Returns the new events-stream entry ids. Each letter is moved by one
+    script (``MOVE_LETTER``): removed, then added only if the removal took
+    it, so a crash cannot both keep and replay it, and two replays running
+    at once add it once. A letter another replay (or a purge) took first is
+    skipped, and not counted.
     """
     letters = list_dead(bus, signal)
     if ids is not None:
         letters = _select(signal, letters, ids)
     new_ids: list[str] = []
+    client: Any = bus.client
     with bus.transport.errors():
         for letter in letters:
             fields = {k: v for k, v in letter.fields.items() if k in _ORIGINAL}
             if letter.service:
                 fields[b"s"] = letter.service.encode()
-            pipe = bus.client.pipeline(transaction=True)
-            pipe.xadd(bus.keys.events(signal, letter.partition), fields)  # type: ignore[arg-type]  # bytes fields are fine
-            pipe.xdel(bus.keys.dead(signal, letter.partition), letter.id)
-            new_id, _ = pipe.execute()
-            new_ids.append(_text(new_id))
+            flat = [item for pair in fields.items() for item in pair]
+            new_id = client.execute_command(
+                "EVAL",
+                MOVE_LETTER,
+                2,
+                bus.keys.dead(signal, letter.partition),
+                bus.keys.events(signal, letter.partition),
+                letter.id,
+                *flat,
+            )
+            if new_id is not None:
+                new_ids.append(_text(new_id))
     return new_ids
 
 
