@@ -15,6 +15,8 @@
     │                          dead-letters it
     ├── AmbiguousId            a plain dead-letter id is in several partitions
     ├── UnknownId              dead-letter ids that name no letter of the signal
+    ├── GroupLost              a service's destroyed consumer group cannot be
+    │                          recreated where it stood
     ├── EmbeddedUnavailable    no Redis server binary can be found or started
     └── UsageError             a ``busignal`` command cannot run as asked (exit 2)
 
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EmbeddedUnavailable",
+    "GroupLost",
     "RemoteError",
     "SerializationError",
     "SignalTimeout",
@@ -167,3 +170,13 @@ class UnknownId(BusignalError, LookupError):
             f"{signal!r} has no {letters} {shown}; "
             f"see its ids with 'busignal dead list {signal}'"
         )
+
+
+class GroupLost(BusignalError):
+    """A service's consumer group is gone and cannot be recreated where it stood.
+
+    Either entries after its last acknowledged id were trimmed while it was
+    gone, or nothing recorded where it stood. Recreating it anywhere would
+    silently skip or re-run events, so the worker stops and the message
+    names the ``busignal service create`` command that decides.
+    """

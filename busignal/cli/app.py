@@ -146,11 +146,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--log-level", default=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)
 
-    from busignal.admin import dead, inspection
+    from busignal.admin import acl, dead, inspection, services
     from busignal.cli import demo
 
     dead.add_commands(commands, _bus)
     inspection.add_commands(commands, _bus)
+    services.add_commands(commands, _bus)
+    acl.add_commands(commands)
     demo.add_commands(commands, _bus)
     return parser
 

@@ -192,19 +192,17 @@ class Liveness:
             await asyncio.sleep(self.config.heartbeat_interval)
 
     async def trim(self) -> int:
-        """Trim every events stream of the namespace as far as is safe.
+        """Trim the streams this worker's service reads, as far as is safe.
 
-        Streams this worker serves, and any other stream of the namespace
-        (those with no group are capped at the bus's ``stream_maxlen``).
+        Only those: a worker needs no right over the rest of the namespace
+        (no SCAN, no XTRIM elsewhere; ``busignal acl worker``). Every stream
+        that has a group has a service whose workers trim it; a stream no
+        service reads is bounded by its senders (``stream_maxlen``).
         Returns how many entries went.
         """
-        keys = self.worker.keys
-        streams = dict.fromkeys(self.worker.routes.streams(keys))
-        async for key in self.client.scan_iter(match=keys.events_pattern(), count=500):
-            streams[_text(key)] = None
         maxlen = self.worker.bus.config.stream_maxlen
         removed = 0
-        for stream in streams:
+        for stream in self.worker.routes.streams(self.worker.keys):
             removed += (await trim_stream(self.client, stream, maxlen=maxlen)).removed
         return removed
 

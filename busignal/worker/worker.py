@@ -38,6 +38,7 @@ from busignal.wire import envelope
 from busignal.wire.envelope import BadEntry
 from busignal.worker import broadcast, reading
 from busignal.worker.delivery import Delivery, Job, Receiving
+from busignal.worker.joining import join_group
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
@@ -230,7 +231,7 @@ class Worker:
                 if "NOGROUP" not in str(exc):
                     raise
                 logger.warning("consumer group vanished (%s); recreating it", exc)
-                await self._with_backoff(lambda: self._join_groups(start="0"))
+                await self._with_backoff(lambda: self._join_groups(start=""))
                 continue
             if entries:
                 await self.handle(entries)
@@ -323,14 +324,9 @@ class Worker:
     ) -> None:
         assert self._client is not None
         for stream in self.routes.streams(self.keys) if streams is None else streams:
-            try:
-                await self._client.xgroup_create(
-                    stream, self.config.service, id=start, mkstream=True
-                )
-                logger.info("service %s joined %s", self.config.service, stream)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await join_group(
+                self._client, self.keys, self.config.service, stream, start
+            )
 
     # -- reading ------------------------------------------------------------
 
