@@ -6,9 +6,18 @@ backup), it used to be recreated at ``0``, re-running everything still in
 the stream, while the events trimmed meanwhile were silently lost.
 
 So every worker records, with its acks, the id up to which its group has
-acknowledged everything (``Keys.groups``: service -> id, in the stream's
-slot): the entry before its oldest pending entry, or its last-delivered id
-when nothing is pending. A group is created through ``CREATE_GROUP``, which
+acknowledged everything (``Keys.groups``: service -> record, in the
+stream's slot), with what tells later whether entries after it were
+trimmed meanwhile (trimming deletes from the head of a stream):
+
+* ``ID next OLDEST``: the id before its oldest pending entry, OLDEST.
+  Nothing after ID was trimmed while OLDEST is still in the stream.
+* ``ID read N``: its last-delivered id when nothing is pending, and N the
+  number of entries ever added up to it (the group's ``entries-read``).
+  Nothing after ID was trimmed while the stream holds at least as many
+  entries as were added since (``entries-added`` - N).
+
+A group is created through ``CREATE_GROUP``, which
 
 * leaves an existing group alone;
 * recreates a recorded group at its recorded id, unless entries after that
@@ -40,7 +49,8 @@ __all__ = [
 ]
 
 # Lua helpers shared by the scripts: a field of a flat XINFO reply, a group
-# of XINFO GROUPS by name, and stream id order.
+# of XINFO GROUPS by name, stream id order, and the record of a group that
+# now exists (see the module docstring for its two forms).
 _LUA_HELPERS = """
 local function field(flat, name)
   for i = 1, #flat, 2 do
@@ -60,29 +70,43 @@ local function after(a, b)
   ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
   return ams > bms or (ams == bms and aseq > bseq)
 end
+local function record(stream, groups, name)
+  local summary = redis.call('XPENDING', stream, name)
+  if tonumber(summary[1]) > 0 then
+    local oldest = summary[2]
+    local ms, seq = string.match(oldest, '^(%d+)-(%d+)$')
+    local mark
+    if seq ~= '0' then
+      mark = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
+    elseif ms ~= '0' then
+      mark = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
+    else
+      return
+    end
+    redis.call('HSET', groups, name, mark .. ' next ' .. oldest)
+    return
+  end
+  local info = group_info(stream, name)
+  if not info then return end
+  local read = field(info, 'entries-read')
+  local mark = field(info, 'last-delivered-id')
+  if not read then
+    -- Unknown to Redis (e.g. a group just created on a new stream); known
+    -- when the group stands at the stream's last entry.
+    local info_stream = redis.call('XINFO', 'STREAM', stream)
+    if field(info_stream, 'last-generated-id') ~= mark then return end
+    read = field(info_stream, 'entries-added')
+  end
+  redis.call('HSET', groups, name, mark .. ' read ' .. tostring(read))
+end
 """
 
 # KEYS: events stream, groups hash. ARGV: group, then the ids to ack.
-# Acks, then records where the group stands: the id before its oldest
-# pending entry, or its last-delivered id when nothing is pending.
 ACK_AND_RECORD = (
     _LUA_HELPERS
     + """
 local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
-local mark
-if tonumber(summary[1]) == 0 then
-  local info = group_info(KEYS[1], ARGV[1])
-  if info then mark = field(info, 'last-delivered-id') end
-else
-  local ms, seq = string.match(summary[2], '^(%d+)-(%d+)$')
-  if seq ~= '0' then
-    mark = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
-  elseif ms ~= '0' then
-    mark = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
-  end
-end
-if mark then redis.call('HSET', KEYS[2], ARGV[1], mark) end
+record(KEYS[1], KEYS[2], ARGV[1])
 return acked
 """
 )
@@ -100,21 +124,36 @@ if exists then
   local info = group_info(KEYS[1], ARGV[1])
   if info then return {'exists', field(info, 'last-delivered-id')} end
 end
-local mark = redis.call('HGET', KEYS[2], ARGV[1])
-if mark and ARGV[3] ~= '1' then
+local recorded = redis.call('HGET', KEYS[2], ARGV[1])
+if recorded and ARGV[3] ~= '1' then
+  local mark, how, value = string.match(recorded, '^(%S+) (%a+) (%S+)$')
+  if not mark then mark = recorded end
   if exists then
     local stream = redis.call('XINFO', 'STREAM', KEYS[1])
     local deleted = field(stream, 'max-deleted-entry-id')
     if deleted and after(deleted, mark) then return {'lost', mark, deleted} end
+    if how == 'next' then
+      -- The entry after the mark is still there: trimming, which deletes
+      -- from the head, has not gone past the mark.
+      if #redis.call('XRANGE', KEYS[1], value, value) == 0 then
+        return {'lost', mark, value}
+      end
+    elseif how == 'read' then
+      -- Entries added since the mark must all still be there.
+      local since = tonumber(field(stream, 'entries-added')) - tonumber(value)
+      if tonumber(field(stream, 'length')) < since then
+        local first = field(stream, 'first-entry')
+        return {'lost', mark, first and first[1] or ''}
+      end
+    end
   end
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], mark, 'MKSTREAM')
   return {'restored', mark}
 end
 if ARGV[2] == '' then return {'unknown'} end
 redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM')
-local start = field(group_info(KEYS[1], ARGV[1]), 'last-delivered-id')
-redis.call('HSET', KEYS[2], ARGV[1], start)
-return {'created', start}
+record(KEYS[1], KEYS[2], ARGV[1])
+return {'created', field(group_info(KEYS[1], ARGV[1]), 'last-delivered-id')}
 """
 )
 
@@ -158,7 +197,7 @@ def group_lost(service: str, signal: str, stream: str, done: Created) -> GroupLo
     if done.kind == "lost":
         why = (
             f"entries after {done.at}, where it stood, were trimmed while it was "
-            f"gone (up to {done.deleted}): they are lost"
+            f"gone: they are lost"
         )
     else:
         why = "nothing recorded where it stood, so it would skip or re-run events"
