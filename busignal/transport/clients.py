@@ -152,7 +152,25 @@ def unavailable(url: str, exc: BaseException) -> BusUnavailable:
     return BusUnavailable(
         f"cannot reach Redis at {redact(url)} ({reason}); check that the server "
         f"is running and that BUSIGNAL_URL (or configure(url=...)) points at it"
+        f"{_tls_hint(url, reason)}"
     )
+
+
+def _tls_hint(url: str, reason: str) -> str:
+    """A word on TLS when the failure looks like one side speaking it alone.
+
+    A TLS port drops a plain connection at once (reset, or closed); a plain
+    port answers a TLS handshake with bytes that are no TLS record, or
+    waits for a command while the handshake waits for it (a timeout).
+    """
+    scheme = urlsplit(url).scheme.removesuffix("+cluster")
+    text = reason.lower()
+    if scheme == "redis" and ("reset by peer" in text or "closed by server" in text):
+        return "; if that port serves TLS, use rediss:// (see docs/security.md)"
+    handshake = ("wrong version number", "record", "timeout connecting")
+    if scheme == "rediss" and any(word in text for word in handshake):
+        return "; if that port serves Redis without TLS, use redis://"
+    return ""
 
 
 def refused_login(exc: BaseException) -> bool:

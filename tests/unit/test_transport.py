@@ -103,10 +103,12 @@ def test_transport_tcp_clients_keep_their_connections_alive(
 def test_unavailable_message_is_one_clean_sentence(reason: str, shown: str) -> None:
     error = unavailable("redis://u:pw@127.0.0.1:1/0", redis.ConnectionError(reason))
 
+    tls = "closed by server" in reason
+    hint = "; if that port serves TLS, use rediss:// (see docs/security.md)"
     assert str(error) == (
         f"cannot reach Redis at redis://u:***@127.0.0.1:1/0 ({shown}); check that "
         f"the server is running and that BUSIGNAL_URL (or configure(url=...)) "
-        f"points at it"
+        f"points at it{hint if tls else ''}"
     )
 
 
