@@ -135,11 +135,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"user {user} {rules}")
     else:
         print(f"ACL SETUSER {user} {rules}")
+    how = (
+        "add '>PASSWORD' (or '#SHA256-HEX') to the line"
+        if args.format == "file"
+        else f"ACL SETUSER {user} '>PASSWORD' (or '#SHA256-HEX')"
+    )
     print(
-        f"busignal: rules for a {args.role} ({ROLES[args.role].does}) in "
-        f"namespace {namespace!r}. They set no password: give {user} one with "
-        f"ACL SETUSER {user} '>PASSWORD' (or '#SHA256-HEX'), and put it in the "
-        f"URL: redis://{user}:PASSWORD@host:6379/0",
+        f"busignal: the {args.role} role ({ROLES[args.role].does}) in namespace "
+        f"{namespace!r}. The rules set no password: give {user} one with {how}, "
+        f"and put it in the URL: redis://{user}:PASSWORD@host:6379/0",
         file=sys.stderr,
     )
     return 0
