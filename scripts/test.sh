@@ -19,6 +19,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
+# The TLS tests make a throwaway CA with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "openssl not found: installing it" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq openssl >/dev/null
+fi
 
 echo "== ruff"
 .venv/bin/ruff check .
