@@ -94,7 +94,7 @@ def test_service_create_refuses_a_bad_service_name(bus: Bus, name: str) -> None:
 
 
 def test_worker_refuses_a_vanished_group_with_no_record(bus: Bus, name: str) -> None:
-    _served(name)
+    signal, _ = _served(name)  # kept: named signals are registered weakly
     stream = bus.keys.events(name)
     bus.client.xgroup_create(stream, "billing", id="$", mkstream=True)
     worker = Worker(bus, WorkerConfig("billing"), signals_to_serve=[name])
@@ -109,6 +109,7 @@ def test_worker_refuses_a_vanished_group_with_no_record(bus: Bus, name: str) -> 
 
     with pytest.raises(GroupLost, match="--from-start"):
         asyncio.run(recreate())
+    assert signal.name == name
 
 
 @pytest.mark.parametrize("role", ["sender", "worker", "admin"])
