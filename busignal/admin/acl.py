@@ -13,8 +13,9 @@ Three roles touch Redis, each with only what its code paths use:
   records where its group stands (EVAL: XACK, XPENDING, XINFO, HSET),
   dead-letters (XADD), heartbeats (the workers hash, WATCH/MULTI/EXEC to
   forget lost workers), takes over lost entries (XPENDING, XCLAIM, XINFO
-  CONSUMERS, XGROUP DELCONSUMER) and trims the streams its service reads
-  (XINFO GROUPS, XPENDING, XTRIM). It never SCANs the keyspace.
+  CONSUMERS, XGROUP DELCONSUMER), records the signed entries it handled
+  (SET NX, MGET) and trims the streams its service reads (XINFO GROUPS,
+  XPENDING, XTRIM). It never SCANs the keyspace.
 * **admin** (``busignal inspect``, ``dead``, ``service``): SCAN to find the
   namespace's streams, XLEN, XINFO, XRANGE, the dead-letter moves (EVAL:
   XDEL then XADD), purges (XDEL, DEL) and group creation (EVAL).
@@ -70,10 +71,10 @@ ROLES: dict[str, Role] = {
             "worker",
             "run a service's receivers: read, reply, ack, dead-letter, take "
             "over lost entries, trim what its service read",
-            ("events", "dead", "reply", "partitions", "groups", "workers"),
+            ("events", "dead", "reply", "partitions", "groups", "workers", "handled"),
             (
                 "eval", "xreadgroup", "xread", "xrevrange", "xack", "xadd",
-                "xclaim", "xpending", "xinfo|groups", "xinfo|consumers",
+                "set", "mget", "xclaim", "xpending", "xinfo|groups", "xinfo|consumers",
                 "xinfo|stream", "xgroup|create", "xgroup|delconsumer", "xtrim",
                 "exists", "rpush", "expire", "smembers", "hset", "hget",
                 "hgetall", "hdel", "watch", "unwatch", "multi", "exec",
@@ -110,6 +111,9 @@ def key_patterns(namespace: str, kinds: tuple[str, ...]) -> list[str]:
         "partitions": keys.partitions("*"),
         "groups": keys.groups("*"),
         "workers": keys.workers,
+        # The records of the message ids a service handled (SET NX with a
+        # TTL, read back with MGET), so a signed entry runs once per service.
+        "handled": keys.events("*").removesuffix("events") + "handled:*",
     }
     return [f"~{by_kind[kind]}" for kind in kinds]
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(APPS))
 from faults_receivers import poison, tick
 
 PASSWORD = "a-long-password-for-this-test-only"
+SECRET = "a-signing-secret-of-at-least-32-bytes"
 ROLES = ("sender", "worker", "admin")
 
 
@@ -59,10 +60,10 @@ def test_acl_roles_each_do_their_whole_job(
         SERVICE,
         "faults_receivers",
         url=users["worker"],
-        env={"TEST_REDIS_URL": redis_server.url},
+        env={"TEST_REDIS_URL": redis_server.url, "BUSIGNAL_SECRET": SECRET},
         extra=["--max-deliveries", "2"],
     )
-    sender = Bus(users["sender"], timeout=10)
+    sender = Bus(users["sender"], timeout=10, secret=SECRET)
     try:
         [(_, answer)] = tick.using(bus=sender).send_robust(None)
         published = [tick.using(bus=sender).publish(None) for _ in range(5)]
