@@ -17,6 +17,8 @@
     ├── UnknownId              dead-letter ids that name no letter of the signal
     ├── UnverifiedLetter       a dead letter whose signature cannot be checked or
     │                          is not valid: replay will not re-sign it
+    ├── GroupLost              a service's destroyed consumer group cannot be
+    │                          recreated where it stood
     ├── EmbeddedUnavailable    no Redis server binary can be found or started
     └── UsageError             a ``busignal`` command cannot run as asked (exit 2)
 
@@ -40,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "DecodeError",
     "EmbeddedUnavailable",
+    "GroupLost",
     "RemoteError",
     "SerializationError",
     "SignalTimeout",
@@ -186,3 +189,13 @@ class UnverifiedLetter(BusignalError, ValueError):
         self.signal, self.ids = signal, ids
         shown = ", ".join(repr(i) for i in ids)
         super().__init__(f"{signal!r}: dead letter(s) {shown}: {why}")
+
+
+class GroupLost(BusignalError):
+    """A service's consumer group is gone and cannot be recreated where it stood.
+
+    Either entries after its last acknowledged id were trimmed while it was
+    gone, or nothing recorded where it stood. Recreating it anywhere would
+    silently skip or re-run events, so the worker stops and the message
+    names the ``busignal service create`` command that decides.
+    """

@@ -28,6 +28,14 @@ if [ -n "$missing" ]; then
   # shellcheck disable=SC2086  # one word per package
   $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+# The TLS tests make a throwaway CA with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "openssl not found: installing it" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq openssl >/dev/null
+fi
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -11,7 +11,7 @@ partition k's events stream). Every function here covers every partition
 of the signal: those its ``partitions`` set records (the largest count)
 and, in case that set was lost, any ``{sig:NAME#k}`` dead stream a SCAN
 finds. A replayed letter goes back to its own partition's events stream,
-so the XADD and the XDEL share a slot and one MULTI works on a cluster.
+so the XDEL and the XADD share a slot and one script works on a cluster.
 
 Signed letters are re-signed. A signature binds an entry to its target
 service and its sent-at time, and a worker refuses one older than
@@ -25,11 +25,8 @@ secret second in the list until its letters are replayed or purged.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,11 +48,12 @@ __all__ = [
     "DeadLetter",
     "UnknownId",
     "UnverifiedLetter",
-    "add_commands",
+    "dead_letter",
     "dead_partitions",
     "list_dead",
     "purge",
     "replay",
+    "select",
 ]
 
 _DEAD_SUFFIX = ":dead"
@@ -89,7 +87,7 @@ class DeadLetter:
         }
 
 
-def _dead_letter(
+def dead_letter(
     entry_id: bytes, fields: dict[bytes, bytes], partition: int = 0
 ) -> DeadLetter:
     attempts = text(fields.get(DEAD_ATTEMPTS))
@@ -145,14 +143,14 @@ def list_dead(bus: Bus, signal: str, *, count: int | None = None) -> list[DeadLe
             pipe.xrange(bus.keys.dead(signal, partition), count=count)
         answers: list[Any] = pipe.execute()
     letters = [
-        _dead_letter(entry_id, fields, partition)
+        dead_letter(entry_id, fields, partition)
         for partition, entries in zip(partitions, answers, strict=True)
         for entry_id, fields in entries
     ]
     return letters if count is None else letters[:count]
 
 
-def _select(
+def select(
     signal: str, letters: list[DeadLetter], ids: Iterable[str]
 ) -> list[DeadLetter]:
     """The letters ``ids`` name: ``PARTITION:ID`` or a plain ID of any partition.
@@ -191,6 +189,18 @@ def _select(
     return [d for d in letters if d.ref in chosen]
 
 
+#: KEYS: the dead-letter stream, the events stream (one partition, one slot).
+#: ARGV: the letter's id, then the field/value pairs to add.
+#: The letter is added back only if this call removed it: of two replays
+#: running at once, one moves it and the other finds it gone.
+MOVE_LETTER = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then
+  return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+end
+return false
+"""
+
+
 def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     """Send dead letters (all, or those ids) to their service again; remove them.
 
@@ -198,24 +208,35 @@ def replay(bus: Bus, signal: str, ids: list[str] | None = None) -> list[str]:
     ``PARTITION:ID`` or plain IDs (searched in every partition; one found
     in several raises :class:`AmbiguousId`, one found nowhere
     :class:`UnknownId`, before anything is replayed).
-    Returns the new events-stream entry ids. The entry and its removal
-    happen in one MULTI (one slot), so a crash cannot both keep and replay it.
-    Signed letters are re-signed (see the module docstring); one that
-    cannot be raises :class:`UnverifiedLetter` before anything is replayed.
+    Returns the new events-stream entry ids. Each letter is moved by one
+    script (``MOVE_LETTER``): removed, then added only if the removal took
+    it, so a crash cannot both keep and replay it, and two replays running
+    at once add it once. A letter another replay (or a purge) took first is
+    skipped, and not counted. Signed letters are re-signed (see the module
+    docstring); one that cannot be raises :class:`UnverifiedLetter` before
+    anything is replayed.
     """
     letters = list_dead(bus, signal)
     if ids is not None:
-        letters = _select(signal, letters, ids)
+        letters = select(signal, letters, ids)
     replays = _replay_fields(bus, signal, letters)
     new_ids: list[str] = []
+    client: Any = bus.client
     with bus.transport.errors():
         for letter in letters:
             fields = replays[letter.ref]
-            pipe = bus.client.pipeline(transaction=True)
-            pipe.xadd(bus.keys.events(signal, letter.partition), fields)  # type: ignore[arg-type]  # bytes fields are fine
-            pipe.xdel(bus.keys.dead(signal, letter.partition), letter.id)
-            new_id, _ = pipe.execute()
-            new_ids.append(text(new_id))
+            flat = [item for pair in fields.items() for item in pair]
+            new_id = client.execute_command(
+                "EVAL",
+                MOVE_LETTER,
+                2,
+                bus.keys.dead(signal, letter.partition),
+                bus.keys.events(signal, letter.partition),
+                letter.id,
+                *flat,
+            )
+            if new_id is not None:
+                new_ids.append(text(new_id))
     return new_ids
 
 
@@ -267,7 +288,7 @@ def purge(bus: Bus, signal: str, ids: list[str] | None = None) -> int:
     deleted. Without ``ids``, every partition's dead stream is deleted.
     """
     if ids is not None:
-        return _purge_ids(bus, signal, _select(signal, list_dead(bus, signal), ids))
+        return _purge_ids(bus, signal, select(signal, list_dead(bus, signal), ids))
     total = 0
     with bus.transport.errors():
         for partition in dead_partitions(bus, signal):
@@ -294,104 +315,3 @@ def _purge_ids(bus: Bus, signal: str, letters: list[DeadLetter]) -> int:
             key = bus.keys.dead(signal, partition)
             total += int(bus.client.xdel(key, *entry_ids))
     return total
-
-
-def _list(args: argparse.Namespace, bus: Bus) -> int:
-    letters = list_dead(bus, args.signal)
-    # PARTITION:ID as soon as any partition but 0 has letters: a plain ID
-    # could then name letters of several partitions
-    partitioned = any(d.partition for d in letters)
-    if args.id:
-        letters = _select(args.signal, letters, args.id)
-    if args.json:
-        print(json.dumps([d.as_dict() for d in letters], indent=2))
-    elif not letters:
-        # on stderr, so that a pipe counting the letters reads none
-        namespace = bus.config.namespace
-        print(
-            f"no dead letters for {args.signal!r} in namespace {namespace!r}",
-            file=sys.stderr,
-        )
-    for d in [] if args.json else letters:
-        where = d.ref if partitioned else d.id
-        print(f"{where}  service={d.service}  attempts={d.attempts}  {d.reason}")
-    return 0
-
-
-def _replay(args: argparse.Namespace, bus: Bus) -> int:
-    new = replay(bus, args.signal, None if args.all else args.id)
-    print(f"replayed {len(new)} dead letter(s) of {args.signal!r}")
-    return 0
-
-
-def _purge(args: argparse.Namespace, bus: Bus) -> int:
-    count = purge(bus, args.signal, None if args.all else args.id)
-    print(f"purged {count} dead letter(s) of {args.signal!r}")
-    return 0
-
-
-def _run(
-    args: argparse.Namespace,
-    make_bus: Callable[..., Bus],
-    action: Callable[[argparse.Namespace, Bus], int],
-) -> int:
-    bus = make_bus(args.url, args.namespace)
-    try:
-        return action(args, bus)
-    except AmbiguousId as exc:
-        print(f"busignal: {exc}", file=sys.stderr)
-        return 2
-    except UnknownId as exc:
-        done = {"replay": "; nothing was replayed", "purge": "; nothing was purged"}
-        print(f"busignal: {exc}{done.get(args.action, '')}", file=sys.stderr)
-        return 1
-    except UnverifiedLetter as exc:
-        print(f"busignal: {exc}; nothing was replayed", file=sys.stderr)
-        return 1
-    finally:
-        bus.close()
-
-
-_ID_HELP = "a plain ID is looked up in every partition"
-
-
-def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
-    """Add ``busignal dead list|replay|purge SIGNAL`` to the CLI.
-
-    ``replay`` and ``purge`` need ``--id`` (repeatable) or ``--all``:
-    which letters go is never left to a default.
-    """
-    dead = commands.add_parser(
-        "dead",
-        help="list, replay or purge dead letters",
-        description="Dead letters: events that failed past --max-deliveries, "
-        "or that a worker could not read. Exit codes: 0 done; 1 an --id names "
-        "no letter, or a signed letter cannot be re-signed (nothing is "
-        "changed), or Redis is unreachable; 2 bad usage.",
-    )
-    actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
-    helps = {
-        "list": ("list the dead letters", "show only this letter"),
-        "replay": ("send dead letters to their service again", "replay this letter"),
-        "purge": ("delete dead letters", "delete this letter"),
-    }
-    for name, run in (("list", _list), ("replay", _replay), ("purge", _purge)):
-        summary, id_help = helps[name]
-        action = actions.add_parser(name, help=summary, description=summary + ".")
-        action.add_argument("signal", help="signal name")
-        action.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
-        action.add_argument("--namespace", help="key namespace (default: busignal)")
-        which = action.add_mutually_exclusive_group(required=name != "list")
-        which.add_argument(
-            "--id",
-            action="append",
-            metavar="[PARTITION:]ID",
-            help=f"{id_help} (repeatable); {_ID_HELP}",
-        )
-        if name == "list":
-            action.add_argument("--json", action="store_true", help="list as JSON")
-        else:
-            which.add_argument(
-                "--all", action="store_true", help=f"{name} every dead letter"
-            )
-        action.set_defaults(run=lambda args, run=run: _run(args, make_bus, run))

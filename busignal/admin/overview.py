@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from busignal.admin.dead import DeadLetter, _dead_letter
+from busignal.admin.dead import DeadLetter, dead_letter
 from busignal.admin.inspection import Report, SignalInfo, WorkerInfo, inspect_bus
 from busignal.bus.bus import Bus
 from busignal.worker import heartbeat
@@ -95,7 +95,7 @@ def newest_dead(
     found: dict[str, list[DeadLetter]] = {}
     for (name, partition), entries in zip(wanted, answers, strict=True):
         letters = found.setdefault(name, [])
-        letters.extend(_dead_letter(i, fields, partition) for i, fields in entries)
+        letters.extend(dead_letter(i, fields, partition) for i, fields in entries)
     return {name: _newest(letters, count) for name, letters in found.items()}
 
 

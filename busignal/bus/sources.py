@@ -2,7 +2,8 @@
 
 Three sources can say: the command line (``--url``, ``--namespace``), the
 Django settings (``BUSIGNAL`` or ``BUSIGNAL_URL``) and the environment
-(``BUSIGNAL_URL``, ``BUSIGNAL_NAMESPACE``, ``BUSIGNAL_SECRET``). Each option
+(``BUSIGNAL_URL``, ``BUSIGNAL_NAMESPACE``, ``BUSIGNAL_SECRET`` or
+``BUSIGNAL_SECRET_FILE``). Each option
 is taken from the most specific source that gives it, one option at a
 time: ``--namespace`` replaces only the namespace, and the settings' secret
 still applies when ``--url`` is given.
@@ -24,7 +25,14 @@ from busignal.bus import Bus, BusConfig
 from busignal.errors import ConfigurationError
 from busignal.wire.signing import parse_secrets
 
-__all__ = ["ENVIRONMENT", "Resolved", "Source", "environment", "resolve"]
+__all__ = [
+    "ENVIRONMENT",
+    "Resolved",
+    "Source",
+    "environment",
+    "read_secret_file",
+    "resolve",
+]
 
 #: The name ``environment()`` gives its source, as messages and logs show it.
 ENVIRONMENT = "environment"
@@ -98,17 +106,54 @@ class Resolved:
 
 
 def environment(environ: Mapping[str, str]) -> Source:
-    """What ``BUSIGNAL_URL``, ``BUSIGNAL_NAMESPACE`` and ``BUSIGNAL_SECRET`` say.
+    """What ``BUSIGNAL_URL``, ``BUSIGNAL_NAMESPACE`` and the secret variables say.
 
-    Blank values say nothing; ``BUSIGNAL_SECRET`` is comma-separated,
-    newest first.
+    Blank values say nothing. ``BUSIGNAL_SECRET`` is a comma-separated list,
+    newest first (so a secret cannot contain a comma there);
+    ``BUSIGNAL_SECRET_FILE`` names a file with one secret per line, newest
+    first, for secrets kept out of the environment (a mounted Kubernetes or
+    Docker secret) or containing commas. Setting both is refused.
     """
+    secrets = tuple(parse_secrets(environ.get("BUSIGNAL_SECRET", "")))
+    path = environ.get("BUSIGNAL_SECRET_FILE", "").strip()
+    if path:
+        if secrets:
+            raise ConfigurationError(
+                "both BUSIGNAL_SECRET and BUSIGNAL_SECRET_FILE are set; set one "
+                "(to rotate keys, list both secrets in it, newest first)"
+            )
+        secrets = read_secret_file(path)
     return Source(
         ENVIRONMENT,
         url=environ.get("BUSIGNAL_URL", "").strip() or None,
         namespace=environ.get("BUSIGNAL_NAMESPACE", "").strip() or None,
-        secrets=tuple(parse_secrets(environ.get("BUSIGNAL_SECRET", ""))),
+        secrets=secrets,
     )
+
+
+def read_secret_file(path: str) -> tuple[str, ...]:
+    """The secrets in a file, one a line, newest first; blank lines skipped.
+
+    Each line is taken whole (commas included), without surrounding
+    whitespace. A file that cannot be read, or holds no secret, is a
+    ConfigurationError naming it: a worker must not start unsigned because
+    a mount went missing.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"cannot read BUSIGNAL_SECRET_FILE {path!r} ({exc}); point it at a "
+            f"readable UTF-8 file with one secret per line"
+        ) from exc
+    secrets = tuple(line.strip() for line in lines if line.strip())
+    if not secrets:
+        raise ConfigurationError(
+            f"BUSIGNAL_SECRET_FILE {path!r} holds no secret; write one per line, "
+            f"newest first, or unset the variable"
+        )
+    return secrets
 
 
 def resolve(

@@ -15,6 +15,8 @@ import traceback
 from collections.abc import Sequence
 from importlib import metadata
 
+import redis
+
 from busignal.bus.bus import Bus
 from busignal.bus.sources import Resolved, Source, resolve
 from busignal.errors import BusignalError, BusUnavailable, UsageError
@@ -38,6 +40,14 @@ def _resolve(
         also = " or BUSIGNAL['URL'] in the Django settings" if settings else ""
         raise UsageError(f"no Redis URL: pass --url or set BUSIGNAL_URL{also}")
     return resolved
+
+
+def refused_command(exc: BaseException) -> bool:
+    """True if Redis refused a command (or a script's) to the user: its ACL."""
+    text = str(exc)
+    return isinstance(exc, redis.exceptions.NoPermissionError) or (
+        "can't run this command" in text or "no permissions" in text
+    )
 
 
 def import_modules(modules: Sequence[str]) -> None:
@@ -146,11 +156,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--log-level", default=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)
 
-    from busignal.admin import dead, inspection
-    from busignal.cli import dashboard, demo
+    from busignal.admin import acl, inspection, services
+    from busignal.cli import dashboard, dead, demo
 
     dead.add_commands(commands, _bus)
     inspection.add_commands(commands, _bus)
+    services.add_commands(commands, _bus)
+    acl.add_commands(commands)
     demo.add_commands(commands, _bus)
     dashboard.add_commands(commands, _bus)
     return parser
@@ -170,6 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BusUnavailable as exc:
         print(f"busignal: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except redis.ResponseError as exc:
+        if not refused_command(exc):
+            raise
+        print(
+            f"busignal: Redis refused a command to this user ({exc}); give the "
+            f"user in the URL the rules of its role: busignal acl "
+            f"sender|worker|admin",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     except BusignalError as exc:
         print(f"busignal: {exc}", file=sys.stderr)

@@ -20,11 +20,12 @@ mode is not enabled"), not with a redirection traceback.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -66,18 +67,33 @@ _BACKOFF = ExponentialWithJitterBackoff(base=0.05, cap=0.5)
 _RETRIED: tuple[type[redis.RedisError], ...] = (redis.ConnectionError,)
 _CLUSTER_BACKOFF = ExponentialWithJitterBackoff(base=0.1, cap=1.0)
 _CLUSTER_RETRIES = 8
+#: Query options whose value is a secret: masked by ``redact``.
+_SECRET_OPTION = re.compile(r"pass|secret|token", re.IGNORECASE)
 _memory_servers: dict[str, Any] = {}
 _memory_lock = threading.Lock()
 
 
 def redact(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``, for messages and logs."""
+    """Return ``url`` with every password replaced by ``***``, for messages and logs.
+
+    Both places a password can be: the user info (``redis://u:pw@host``) and
+    the query (``?password=pw``, which redis-py reads too). Any query option
+    whose name says it is a secret (``password``, ``ssl_password``, ...) is
+    masked as well.
+    """
     parts = urlsplit(url)
-    if parts.password is None:
+    if parts.password is not None:
+        user = parts.username or ""
+        hosts = parts.netloc.rpartition("@")[2]  # may list several host:port
+        url = urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+    base, mark, query = url.partition("?")
+    pairs = parse_qsl(query.partition("#")[0], keep_blank_values=True)
+    if not any(_SECRET_OPTION.search(name) for name, _ in pairs):
         return url
-    user = parts.username or ""
-    hosts = parts.netloc.rpartition("@")[2]  # may list several host:port
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+    masked = [
+        (name, "***" if _SECRET_OPTION.search(name) else value) for name, value in pairs
+    ]
+    return base + mark + urlencode(masked, safe="*/:")
 
 
 def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
@@ -136,7 +152,25 @@ def unavailable(url: str, exc: BaseException) -> BusUnavailable:
     return BusUnavailable(
         f"cannot reach Redis at {redact(url)} ({reason}); check that the server "
         f"is running and that BUSIGNAL_URL (or configure(url=...)) points at it"
+        f"{_tls_hint(url, reason)}"
     )
+
+
+def _tls_hint(url: str, reason: str) -> str:
+    """A word on TLS when the failure looks like one side speaking it alone.
+
+    A TLS port drops a plain connection at once (reset, or closed); a plain
+    port answers a TLS handshake with bytes that are no TLS record, or
+    waits for a command while the handshake waits for it (a timeout).
+    """
+    scheme = urlsplit(url).scheme.removesuffix("+cluster")
+    text = reason.lower()
+    if scheme == "redis" and ("reset by peer" in text or "closed by server" in text):
+        return "; if that port serves TLS, use rediss:// (see docs/security.md)"
+    handshake = ("wrong version number", "record", "timeout connecting")
+    if scheme == "rediss" and any(word in text for word in handshake):
+        return "; if that port serves Redis without TLS, use redis://"
+    return ""
 
 
 def refused_login(exc: BaseException) -> bool:

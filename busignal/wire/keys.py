@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-__all__ = ["PARTITION_MARK", "Keys", "handled_of", "reply_of"]
+__all__ = ["PARTITION_MARK", "Keys", "groups_of", "handled_of", "reply_of"]
 
 #: Separates a signal's name from its partition number inside the tag.
 #: Signal names may not contain it.
@@ -69,6 +69,15 @@ class Keys:
         """
         return f"{self.namespace}:{self.tag(signal)}:partitions"
 
+    def groups(self, signal: str, partition: int = 0) -> str:
+        """The hash of where each service's group on a partition stands.
+
+        Service -> the id up to which its group has acknowledged everything,
+        written with its acks and when it is created, so that a destroyed
+        group is recreated there (``busignal.wire.groups``).
+        """
+        return f"{self.namespace}:{self.tag(signal, partition)}:groups"
+
     @property
     def workers(self) -> str:
         """The hash of worker heartbeats: consumer name -> encoded status."""
@@ -93,6 +102,15 @@ class Keys:
     def dead_of(self, events_key: str) -> str:
         """The dead-letter stream in the slot of an events stream."""
         return events_key[: -len("events")] + "dead"
+
+    def groups_of(self, events_key: str) -> str:
+        """The groups' positions hash in the slot of an events stream."""
+        return groups_of(events_key)
+
+
+def groups_of(events_key: str) -> str:
+    """``Keys.groups_of`` for code that has a stream key but no ``Keys``."""
+    return events_key[: -len("events")] + "groups"
 
 
 _EVENTS = "events"

@@ -138,7 +138,7 @@ class Lane:
                     if "NOGROUP" not in str(exc):
                         raise
                     logger.warning("consumer group vanished (%s); recreating it", exc)
-                    self._call(host.join_groups(start="0"))
+                    self._call(host.join_groups(start=""))
             if self._unsent is not None:
                 self._send(client, self._unsent)
         except BaseException as exc:

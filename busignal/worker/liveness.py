@@ -38,6 +38,7 @@ import msgpack
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.wire.records import text
 from busignal.worker import heartbeat
+from busignal.worker.claims import Claimer, claim_held
 from busignal.worker.heartbeat import LAPSE_INTERVALS
 from busignal.worker.trim import trim_stream
 
@@ -89,6 +90,7 @@ class Liveness:
         self._stopping = False
         self._forget_failed = False
         self._started = time.time()
+        self._claims = Claimer(client, self.config.service, context.consumer)
 
     def hold(self, keys: list[tuple[str, str]], since: float) -> None:
         """Mark entries as running since ``since`` (any thread)."""
@@ -133,10 +135,10 @@ class Liveness:
             await self._extend_unread(reading)
 
     async def _extend(self, stream: str, ids: list[str]) -> None:
+        """Reset the idle time of those of ``ids`` this worker still holds."""
         if ids:
-            await self.client.xclaim(
-                stream, self.config.service, self.context.consumer, 0, ids, justid=True
-            )
+            mine = self.context.consumer
+            await claim_held(self._claims, stream, dict.fromkeys(ids, mine), 0, True)
 
     async def _extend_unread(self, since: float) -> None:
         """Extend the leases of what a read on its way since ``since`` delivered.
@@ -196,19 +198,17 @@ class Liveness:
             await asyncio.sleep(self.config.heartbeat_interval)
 
     async def trim(self) -> int:
-        """Trim every events stream of the namespace as far as is safe.
+        """Trim the streams this worker's service reads, as far as is safe.
 
-        Streams this worker serves, and any other stream of the namespace
-        (those with no group are capped at the bus's ``stream_maxlen``).
+        Only those: a worker needs no right over the rest of the namespace
+        (no SCAN, no XTRIM elsewhere; ``busignal acl worker``). Every stream
+        that has a group has a service whose workers trim it; a stream no
+        service reads is bounded by its senders (``stream_maxlen``).
         Returns how many entries went.
         """
-        keys = self.context.keys
-        streams = dict.fromkeys(self.context.routes.streams(keys))
-        async for key in self.client.scan_iter(match=keys.events_pattern(), count=500):
-            streams[text(key)] = None
         maxlen = self.context.bus.config.stream_maxlen
         removed = 0
-        for stream in streams:
+        for stream in self.context.routes.streams(self.context.keys):
             removed += (await trim_stream(self.client, stream, maxlen=maxlen)).removed
         return removed
 
@@ -260,10 +260,10 @@ class Liveness:
     def has_retries(self) -> bool:
         return bool(self.retries)
 
-    async def _claim(self, stream: str, ids: list[str], min_idle: int) -> list[Any]:
-        return await self.client.xclaim(  # type: ignore[no-any-return]
-            stream, self.config.service, self.context.consumer, min_idle, ids
-        )
+    async def _claim(
+        self, stream: str, owners: Mapping[str, str], min_idle: int
+    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
+        return await claim_held(self._claims, stream, owners, min_idle, False)
 
     async def _due_retries(self) -> list[Entry]:
         now = time.time()
@@ -276,9 +276,12 @@ class Liveness:
         entries: list[Entry] = []
         for (stream, entry_id), attempt in due:
             del self.retries[(stream, entry_id)]
-            for claimed_id, fields in await self._claim(stream, [entry_id], 0):
+            # Only if still this worker's: a worker that stalled past its
+            # lease may have lost the entry to another, which runs it.
+            owners = {entry_id: self.context.consumer}
+            for claimed_id, fields in await self._claim(stream, owners, 0):
                 if fields:
-                    entries.append((stream, text(claimed_id), fields, attempt + 1))
+                    entries.append((stream, claimed_id, fields, attempt + 1))
         return entries
 
     async def _lost(self, stream: str, live: set[str]) -> list[Entry]:
@@ -290,6 +293,7 @@ class Liveness:
         hb_ms = int(self.config.heartbeat_interval * 1000)
         group = self.config.service
         takeover: dict[str, int] = {}
+        owners: dict[str, str] = {}
         for consumer in await self.client.xinfo_consumers(stream, group):
             name = text(consumer["name"])
             if name == self.context.consumer or name in live:
@@ -304,25 +308,24 @@ class Liveness:
                 stream, group, "-", "+", self.config.batch, name, idle=hb_ms
             )
             takeover.update(_ids(pending))
+            owners.update(_owners(pending))
         stalled = await self.client.xpending_range(
             stream, group, "-", "+", self.config.batch, idle=self.config.min_idle_ms
         )
-        takeover.update(
-            _ids(p for p in stalled if text(p["consumer"]) != self.context.consumer)
-        )
-        takeover.update(await self._orphans(stream))
+        stalled = [p for p in stalled if text(p["consumer"]) != self.context.consumer]
+        takeover.update(_ids(stalled))
+        owners.update(_owners(stalled))
+        orphans = await self._orphans(stream)
+        takeover.update(orphans)
+        owners.update(dict.fromkeys(orphans, self.context.consumer))
         if not takeover:
             return []
-        claimed = await self._claim(stream, list(takeover), hb_ms)
+        claimed = await self._claim(stream, owners, hb_ms)
         if claimed:
             logger.warning(
                 "took over %d entries of %s from lost consumers", len(claimed), stream
             )
-        return [
-            (stream, text(i), fields, takeover[text(i)] + 1)
-            for i, fields in claimed
-            if fields
-        ]
+        return [(stream, i, fields, takeover[i] + 1) for i, fields in claimed if fields]
 
     async def _orphans(self, stream: str) -> dict[str, int]:
         """This worker's own pending entries that it does not hold any more.
@@ -380,6 +383,11 @@ class Liveness:
 def _ids(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Entry id -> times delivered, from XPENDING's extended form."""
     return {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+
+def _owners(pending: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Entry id -> the consumer holding it, from XPENDING's extended form."""
+    return {text(p["message_id"]): text(p["consumer"]) for p in pending}
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from busignal.wire.envelope import Mode
+from busignal.wire.groups import ACK_AND_RECORD
+from busignal.wire.keys import groups_of
 from busignal.wire.records import (
     DEAD_AT,
     DEAD_ATTEMPTS,
@@ -68,7 +70,8 @@ class Batch:
         """Acknowledge after the batch's replies: one XACK per stream and group.
 
         One XACK of a hundred ids costs about what one of a single id does;
-        per-entry XACKs were a fifth of a draining worker's time.
+        per-entry XACKs were a fifth of a draining worker's time. The XACK
+        also records where the group stands (``busignal.wire.groups``).
         """
         self.acks.setdefault((stream, group), []).append(entry_id)
 
@@ -99,7 +102,7 @@ class Batch:
         for name, args, kwargs in self.commands:
             getattr(pipeline, name)(*args, **kwargs)
         for (stream, group), ids in self.acks.items():
-            pipeline.xack(stream, group, *ids)
+            pipeline.execute_command(*_ack(stream, group, ids))
 
     def raw(self, builder: Any) -> list[tuple[Any, ...]]:
         """The batch as command argument tuples, for ``busignal.transport.raw``.
@@ -118,7 +121,7 @@ class Batch:
                 getattr(builder, name)(*args, **kwargs)
                 out.append(builder.command_stack.pop()[0])
         for (stream, group), ids in self.acks.items():
-            out.append(("XACK", stream, group, *ids))
+            out.append(_ack(stream, group, ids))
         return out
 
     def _queue(self, client: Any) -> Any:
@@ -148,6 +151,11 @@ def report_errors(results: list[Any]) -> None:
             if "NOGROUP" in str(result):
                 raise result
             logger.error("settling a batch: Redis refused a command: %s", result)
+
+
+def _ack(stream: str, group: str, ids: list[str]) -> tuple[Any, ...]:
+    """XACK ``ids`` and record where the group stands, as one EVAL."""
+    return ("EVAL", ACK_AND_RECORD, 2, stream, groups_of(stream), group, *ids)
 
 
 def settle_all(

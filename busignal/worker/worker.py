@@ -37,6 +37,7 @@ from busignal.worker import backoff, broadcast, intake, once, reading
 from busignal.worker.config import WorkerConfig, default_consumer_name
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, Receiving
+from busignal.worker.joining import join_group
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
@@ -211,7 +212,7 @@ class Worker:
                 if "NOGROUP" not in str(exc):
                     raise
                 logger.warning("consumer group vanished (%s); recreating it", exc)
-                await self._until_through(lambda: self.join_groups(start="0"))
+                await self._until_through(lambda: self.join_groups(start=""))
                 continue
             if entries:
                 await self.handle(entries)
@@ -285,14 +286,9 @@ class Worker:
         """Create the service's group on each stream (those it serves by default)."""
         assert self._client is not None
         for stream in self.routes.streams(self.keys) if streams is None else streams:
-            try:
-                await self._client.xgroup_create(
-                    stream, self.config.service, id=start, mkstream=True
-                )
-                logger.info("service %s joined %s", self.config.service, stream)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await join_group(
+                self._client, self.keys, self.config.service, stream, start
+            )
 
     # -- reading ------------------------------------------------------------
 

@@ -141,7 +141,11 @@ def test_django_worker_with_bad_settings_exits_with_usage_error(
 def test_django_worker_url_flag_keeps_settings_secret_and_refuses_unsigned(
     redis_server: RedisServer, worker_factory: StartWorker, tmp_path: Path
 ) -> None:
-    env = project_env(redis_server, tmp_path / "shop.sqlite3", SHOP_SECRET="s3cret")
+    env = project_env(
+        redis_server,
+        tmp_path / "shop.sqlite3",
+        SHOP_SECRET="s3cret-s3cret-s3cret-s3cret-s3cret",
+    )
     worker = worker_factory(  # the factory passes --url as well
         "audit",
         "shop.receivers",
@@ -158,7 +162,7 @@ def test_django_worker_url_flag_keeps_settings_secret_and_refuses_unsigned(
     )
 
     client.xadd("busignal:{sig:post_delete}:events", unsigned)  # type: ignore[arg-type]  # bytes fields
-    signed = Bus(redis_server.url, secret="s3cret")
+    signed = Bus(redis_server.url, secret="s3cret-s3cret-s3cret-s3cret-s3cret")
     post_delete.using(bus=signed).publish("shop.Order", instance={"pk": 2})
 
     dead_key = "busignal:{sig:post_delete}:dead"

@@ -38,6 +38,8 @@ from faults_receivers import poison, tick
 StartWorker = Callable[..., WorkerProcess]
 
 MiB = 1024 * 1024
+NEW = "new-secret-0123456789abcdefghijkl"
+OLD = "old-secret-0123456789abcdefghijkl"
 
 
 def _dead_count(server: RedisServer, signal: str) -> int:
@@ -103,11 +105,14 @@ def test_faults_poison_is_dead_lettered_after_max_deliveries_then_replayed(
 def test_faults_forged_and_unsigned_entries_are_dead_lettered_never_run(
     redis_server: RedisServer, worker_factory: StartWorker
 ) -> None:
-    env = {"TEST_REDIS_URL": redis_server.url, "BUSIGNAL_SECRET": "new,old"}
+    env = {
+        "TEST_REDIS_URL": redis_server.url,
+        "BUSIGNAL_SECRET": f"{NEW},{OLD}",
+    }
     worker = worker_factory(SERVICE, "faults_receivers", env=env)
-    current = Bus(redis_server.url, secret="new")
-    rotated_out = Bus(redis_server.url, secret="old")
-    tampered = _raw_entry(Signer(["new"]), kwargs={"delay": 0.0})
+    current = Bus(redis_server.url, secret=NEW)
+    rotated_out = Bus(redis_server.url, secret=OLD)
+    tampered = _raw_entry(Signer([NEW]), kwargs={"delay": 0.0})
     tampered[b"b"] = tampered[b"b"][:-1] + b"\x01"
     bad = [
         _raw_entry(None, kwargs={}),

@@ -1,8 +1,10 @@
 """Fault injection: a slow service on a stream the workers keep trimming.
 
-Workers trim every 10 heartbeats (5 s at --heartbeat 0.5) with XTRIM MINID
-below what every group has read and acknowledged. A service that lags, or
-is stopped outright, must still find every entry it has not acknowledged.
+Workers trim the streams their service reads every 10 heartbeats (5 s at
+--heartbeat 0.5) with XTRIM MINID below what every group has read and
+acknowledged. A service that lags, or is stopped outright, must still find
+every entry it has not acknowledged. A stream no service reads is bounded
+by its senders, and no worker touches it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from busignal.bus.bus import Bus, BusConfig
+from busignal.bus.bus import Bus
 
 from .faults_support import (
     SERVICE,
@@ -59,15 +61,29 @@ def test_faults_trimming_never_removes_what_a_slow_service_has_not_acked(
     assert pending(redis_server, "faults_tick", "laggard") == 0
 
 
-def test_faults_stream_without_groups_keeps_a_bounded_length(
+def test_faults_stream_without_groups_is_bounded_by_its_senders(bus: Bus) -> None:
+    maxlen = bus.config.stream_maxlen
+    batch = [{"n": n} for n in range(1000)]
+    for _ in range(maxlen // len(batch) + 2):
+        bus.publish_many("faults_orphan", None, batch)  # no service reads it
+
+    length = bus.client.xlen(events_key("faults_orphan"))
+
+    # MAXLEN ~ trims whole stream nodes (100 entries each by default).
+    assert maxlen <= length <= maxlen + 100
+
+
+def test_faults_worker_trims_only_the_streams_its_service_reads(
     redis_server: RedisServer, worker_factory: StartWorker
 ) -> None:
-    maxlen = BusConfig(url=redis_server.url).stream_maxlen  # what workers use
-    orphan = events_key("faults_orphan")  # a stream no service reads
+    other = events_key("faults_orphan")  # read by no service of this worker
     pipe = redis_server.client().pipeline(transaction=False)
-    for n in range(maxlen + 300):
-        pipe.xadd(orphan, {"n": n})
+    for n in range(300):
+        pipe.xadd(other, {"n": n})
     pipe.execute()
+    before = xtrim_calls(redis_server)
     worker_factory(SERVICE, "faults_receivers")
 
-    wait_for(lambda: redis_server.client().xlen(orphan) == maxlen, 15, "the cap")
+    wait_for(lambda: xtrim_calls(redis_server) > before, 20, "the worker's trim")
+
+    assert redis_server.client().xlen(other) == 300

@@ -120,7 +120,10 @@ def configure() -> None:
     bus = busignal.configure(
         url="redis://localhost:6379/0",
         namespace="shop",
-        secret=["new", "old"],
+        secret=[
+            "new-secret-0123456789abcdefghijkl",
+            "old-secret-0123456789abcdefghijkl",
+        ],
         timeout=5,
         max_payload=2 * 1024 * 1024,
         connect_timeout=1.5,
@@ -130,7 +133,7 @@ def configure() -> None:
         cluster=False,
     )
     assert_type(bus, Bus | None)
-    busignal.configure(url="memory://", secret="one secret")
+    busignal.configure(url="memory://", secret="one-secret-0123456789abcdefghijkl")
     busignal.configure(url="memory://", timout=5)  # type: ignore[call-arg]
     busignal.configure(url="memory://", timeout="5s")  # type: ignore[arg-type]
     assert_type(busignal.configure(), Bus | None)
@@ -138,7 +141,12 @@ def configure() -> None:
 
 
 def a_bus_of_its_own() -> None:
-    bus = Bus("memory://tests", namespace="tests", secret="s3cret", timeout=2)
+    bus = Bus(
+        "memory://tests",
+        namespace="tests",
+        secret="s3cret-s3cret-s3cret-s3cret-s3cret",
+        timeout=2,
+    )
     signal = Signal("audit", bus=bus, timeout=1, max_deliveries=3)
     assert_type(signal.bus, Bus | None)
     bus.close()

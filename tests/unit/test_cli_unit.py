@@ -226,7 +226,7 @@ def test_cli_worker_django_settings_url_with_namespace_flag(
     django_settings: Callable[..., None],
 ) -> None:
     module = _receiver_module(tmp_path, "cli.settings_url")
-    django_settings(url=memory_url, secrets=("s3cret",))
+    django_settings(url=memory_url, secrets=("s3cret-s3cret-s3cret-s3cret-s3cret",))
 
     settings = ["--django-settings", "m"]
     code = main(["worker", module, "--service", "svc", *settings, "--namespace", "n"])
@@ -234,7 +234,7 @@ def test_cli_worker_django_settings_url_with_namespace_flag(
     assert code == 0
     (config,) = [w.bus.config for w in started]
     assert (config.url, config.namespace) == (memory_url, "n")
-    assert config.secrets == ("s3cret",)
+    assert config.secrets == ("s3cret-s3cret-s3cret-s3cret-s3cret",)
 
 
 def test_cli_worker_url_flag_keeps_django_settings_secret(
@@ -245,7 +245,9 @@ def test_cli_worker_url_flag_keeps_django_settings_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     module = _receiver_module(tmp_path, "cli.settings_secret")
-    django_settings(url="redis://elsewhere:6379/0", secrets=("s3cret",))
+    django_settings(
+        url="redis://elsewhere:6379/0", secrets=("s3cret-s3cret-s3cret-s3cret-s3cret",)
+    )
 
     with caplog.at_level(logging.INFO, logger="busignal"):
         settings = ["--django-settings", "m"]
@@ -268,12 +270,15 @@ def test_cli_worker_namespace_flag_keeps_environment_secret(
 ) -> None:
     module = _receiver_module(tmp_path, "cli.env_secret")
     monkeypatch.setenv("BUSIGNAL_URL", memory_url)
-    monkeypatch.setenv("BUSIGNAL_SECRET", "s3cret")
+    monkeypatch.setenv("BUSIGNAL_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
 
     assert main(["worker", module, "--service", "svc", "--namespace", "n"]) == 0
 
     (config,) = [w.bus.config for w in started]
-    assert (config.namespace, config.secrets) == ("n", ("s3cret",))
+    assert (config.namespace, config.secrets) == (
+        "n",
+        ("s3cret-s3cret-s3cret-s3cret-s3cret",),
+    )
 
 
 def test_cli_worker_django_settings_without_url_exits_2(
@@ -299,15 +304,15 @@ def test_cli_worker_secrets_differing_between_sources_exit_2(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("BUSIGNAL_SECRET", "other")
-    django_settings(url=memory_url, secrets=("s3cret",))
+    monkeypatch.setenv("BUSIGNAL_SECRET", "other-secret-0123456789abcdefghijk")
+    django_settings(url=memory_url, secrets=("s3cret-s3cret-s3cret-s3cret-s3cret",))
 
     code = main(["worker", "--service", "svc", "--django-settings", "m"])
 
     err = capsys.readouterr().err
     assert code == 2
     assert "secret in the Django settings differs" in err
-    assert "s3cret" not in err
+    assert "s3cret-s3cret-s3cret-s3cret-s3cret" not in err
     assert started == []
 
 

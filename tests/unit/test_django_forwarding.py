@@ -100,13 +100,19 @@ def test_settings_dict_gives_bus_options_and_forwards() -> None:
     raw = {
         "URL": "redis://r/0",
         "NAMESPACE": "shop",
-        "SECRET": ["new", "old"],
+        "SECRET": [
+            "new-secret-0123456789abcdefghijkl",
+            "old-secret-0123456789abcdefghijkl",
+        ],
         "FORWARD": {"auth.User": {"signals": ["post_save"], "fields": ["email"]}},
     }
     loaded = conf.load(type("S", (), {"BUSIGNAL": raw}))
     source = loaded.source()
     assert (source.url, source.namespace) == ("redis://r/0", "shop")
-    assert source.secrets == ("new", "old")
+    assert source.secrets == (
+        "new-secret-0123456789abcdefghijkl",
+        "old-secret-0123456789abcdefghijkl",
+    )
     assert loaded.forward == (ForwardSpec("auth.User", ("post_save",), ("email",)),)
 
 
@@ -381,13 +387,13 @@ def test_app_ready_configures_default_bus_from_settings(
 def test_app_ready_settings_url_keeps_environment_secret(
     app_ready: Callable[[], None], memory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BUSIGNAL_SECRET", "s3cret")
+    monkeypatch.setenv("BUSIGNAL_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
     with override_settings(BUSIGNAL={"URL": memory_url}):
         app_ready()
 
     bus = busignal.get_bus()
     assert bus is not None
-    assert bus.config.secrets == ("s3cret",)
+    assert bus.config.secrets == ("s3cret-s3cret-s3cret-s3cret-s3cret",)
 
 
 def test_app_ready_environment_url_keeps_settings_secret_and_namespace(
@@ -395,21 +401,25 @@ def test_app_ready_environment_url_keeps_settings_secret_and_namespace(
 ) -> None:
     monkeypatch.setenv("BUSIGNAL_URL", memory_url)
     monkeypatch.delenv("BUSIGNAL_SECRET", raising=False)
-    with override_settings(BUSIGNAL={"SECRET": "s3cret", "NAMESPACE": "shop"}):
+    with override_settings(
+        BUSIGNAL={"SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret", "NAMESPACE": "shop"}
+    ):
         app_ready()
 
     bus = busignal.get_bus()
     assert bus is not None
     assert (bus.config.url, bus.config.namespace) == (memory_url, "shop")
-    assert bus.config.secrets == ("s3cret",)
+    assert bus.config.secrets == ("s3cret-s3cret-s3cret-s3cret-s3cret",)
 
 
 def test_app_ready_secrets_differing_from_environment_are_improperly_configured(
     app_ready: Callable[[], None], memory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BUSIGNAL_SECRET", "other")
+    monkeypatch.setenv("BUSIGNAL_SECRET", "other-secret-0123456789abcdefghijk")
     with (
-        override_settings(BUSIGNAL={"URL": memory_url, "SECRET": "s3cret"}),
+        override_settings(
+            BUSIGNAL={"URL": memory_url, "SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret"}
+        ),
         pytest.raises(ImproperlyConfigured, match="secret in the Django settings"),
     ):
         app_ready()

@@ -7,14 +7,23 @@ refused.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from busignal.bus import Bus
-from busignal.bus.sources import Source, resolve
+from busignal.bus.sources import Source, environment, resolve
 from busignal.errors import ConfigurationError
 
 FLAGS = "command line"
+LONG = "0123456789abcdefghijklmnopqrstuvwxyz"
 SETTINGS = "Django settings"
+NEW = "new-secret-0123456789abcdefghijkl"
+OLD = "old-secret-0123456789abcdefghijkl"
+A = "a-secret-0123456789abcdefghijklmn"
+B = "b-secret-0123456789abcdefghijklmn"
+K = "k-secret-0123456789abcdefghijklmn"
+S = "s3cret-s3cret-s3cret-s3cret-s3cret"
 
 
 def flags(url: str | None = None, namespace: str | None = None) -> Source:
@@ -39,36 +48,50 @@ def test_resolve_settings_url_with_flag_namespace_takes_both() -> None:
 
 
 def test_resolve_flag_url_keeps_settings_secret_namespace_and_options() -> None:
-    given = settings("redis://s/0", "shop", ("new", "old"), timeout=3.0)
+    given = settings(
+        "redis://s/0",
+        "shop",
+        (NEW, OLD),
+        timeout=3.0,
+    )
 
     resolved = resolve(flags(url="redis://flag/1"), given, {})
 
     assert resolved is not None
     config = resolved.config
     assert (config.url, config.namespace) == ("redis://flag/1", "shop")
-    assert (config.secrets, config.timeout) == (("new", "old"), 3.0)
+    assert (config.secrets, config.timeout) == (
+        (NEW, OLD),
+        3.0,
+    )
     assert resolved.origins["secrets"] == SETTINGS
 
 
 def test_resolve_environment_url_keeps_settings_secret() -> None:
     environ = {"BUSIGNAL_URL": "redis://env/0"}
 
-    resolved = resolve(None, settings(secrets=("s3cret",)), environ)
+    resolved = resolve(None, settings(secrets=(S,)), environ)
 
     assert resolved is not None
     assert (resolved.config.url, resolved.config.secrets) == (
         "redis://env/0",
-        ("s3cret",),
+        (S,),
     )
 
 
 def test_resolve_settings_url_keeps_environment_secret_and_namespace() -> None:
-    environ = {"BUSIGNAL_SECRET": "a, b", "BUSIGNAL_NAMESPACE": "envns"}
+    environ = {
+        "BUSIGNAL_SECRET": f"{A}, {B}",
+        "BUSIGNAL_NAMESPACE": "envns",
+    }
 
     resolved = resolve(flags(), settings("redis://s/0"), environ)
 
     assert resolved is not None
-    assert (resolved.config.secrets, resolved.config.namespace) == (("a", "b"), "envns")
+    assert (resolved.config.secrets, resolved.config.namespace) == (
+        (A, B),
+        "envns",
+    )
     assert resolved.origins == {
         "url": SETTINGS,
         "namespace": "environment",
@@ -77,14 +100,17 @@ def test_resolve_settings_url_keeps_environment_secret_and_namespace() -> None:
 
 
 def test_resolve_flag_url_keeps_environment_secret() -> None:
-    environ = {"BUSIGNAL_URL": "redis://env/0", "BUSIGNAL_SECRET": "s3cret"}
+    environ = {
+        "BUSIGNAL_URL": "redis://env/0",
+        "BUSIGNAL_SECRET": S,
+    }
 
     resolved = resolve(flags(url="redis://flag/0"), None, environ)
 
     assert resolved is not None
     assert (resolved.config.url, resolved.config.secrets) == (
         "redis://flag/0",
-        ("s3cret",),
+        (S,),
     )
 
 
@@ -117,7 +143,14 @@ def test_resolve_most_specific_source_wins_each_option() -> None:
 
 
 def test_resolve_without_any_url_is_none() -> None:
-    assert resolve(flags(namespace="n"), settings(secrets=("s",)), {}) is None
+    assert (
+        resolve(
+            flags(namespace="n"),
+            settings(secrets=(S,)),
+            {},
+        )
+        is None
+    )
 
 
 def test_resolve_blank_values_say_nothing() -> None:
@@ -134,33 +167,51 @@ def test_resolve_blank_values_say_nothing() -> None:
 
 
 def test_resolve_different_secrets_in_two_sources_are_refused() -> None:
-    environ = {"BUSIGNAL_SECRET": "env-secret"}
+    environ = {"BUSIGNAL_SECRET": "env-secret-0123456789abcdefghijklm"}
 
     with pytest.raises(ConfigurationError) as raised:
-        resolve(None, settings("redis://s/0", secrets=("settings-secret",)), environ)
+        resolve(
+            None,
+            settings("redis://s/0", secrets=("settings-secret-0123456789abcdefgh",)),
+            environ,
+        )
 
     message = str(raised.value)
     assert "Django settings" in message
     assert "environment" in message
     assert "in one place" in message
-    assert "env-secret" not in message
-    assert "settings-secret" not in message
+    assert "env-secret-0123456789abcdefghijklm" not in message
+    assert "settings-secret-0123456789abcdefgh" not in message
 
 
 def test_resolve_secrets_in_another_order_are_refused() -> None:
-    environ = {"BUSIGNAL_SECRET": "old,new"}
+    environ = {"BUSIGNAL_SECRET": f"{OLD},{NEW}"}
 
     with pytest.raises(ConfigurationError, match="differs"):
-        resolve(None, settings("redis://s/0", secrets=("new", "old")), environ)
+        resolve(
+            None,
+            settings(
+                "redis://s/0",
+                secrets=(NEW, OLD),
+            ),
+            environ,
+        )
 
 
 def test_resolve_same_secret_in_two_sources_is_accepted() -> None:
-    environ = {"BUSIGNAL_SECRET": "new,old"}
+    environ = {"BUSIGNAL_SECRET": f"{NEW},{OLD}"}
 
-    resolved = resolve(None, settings("redis://s/0", secrets=("new", "old")), environ)
+    resolved = resolve(
+        None,
+        settings(
+            "redis://s/0",
+            secrets=(NEW, OLD),
+        ),
+        environ,
+    )
 
     assert resolved is not None
-    assert resolved.config.secrets == ("new", "old")
+    assert resolved.config.secrets == (NEW, OLD)
     assert resolved.origins["secrets"] == SETTINGS
 
 
@@ -180,7 +231,11 @@ def test_resolve_bad_settings_options_are_refused(
 
 
 def test_resolved_bus_has_the_resolved_config() -> None:
-    resolved = resolve(flags(namespace="n"), settings("memory://x", secrets=("k",)), {})
+    resolved = resolve(
+        flags(namespace="n"),
+        settings("memory://x", secrets=(K,)),
+        {},
+    )
 
     assert resolved is not None
     bus = resolved.bus()
@@ -190,7 +245,7 @@ def test_resolved_bus_has_the_resolved_config() -> None:
 
 
 def test_resolved_describe_names_sources_and_hides_the_password() -> None:
-    environ = {"BUSIGNAL_SECRET": "k"}
+    environ = {"BUSIGNAL_SECRET": K}
     resolved = resolve(flags(url="redis://u:hunter2@h:6379/0"), None, environ)
     unsigned = resolve(None, settings("redis://h/0"), {})
 
@@ -209,12 +264,88 @@ def test_bus_from_env_reads_url_namespace_and_secret() -> None:
     environ = {
         "BUSIGNAL_URL": "memory://e",
         "BUSIGNAL_NAMESPACE": "envns",
-        "BUSIGNAL_SECRET": "a,b",
+        "BUSIGNAL_SECRET": f"{A},{B}",
     }
 
     bus = Bus.from_env(environ)
 
     assert bus is not None
-    assert (bus.config.namespace, bus.config.secrets) == ("envns", ("a", "b"))
+    assert (bus.config.namespace, bus.config.secrets) == (
+        "envns",
+        (A, B),
+    )
     assert Bus.from_env({}) is None
     bus.close()
+
+
+def test_environment_secret_file_gives_one_secret_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text(f"new,{LONG}\n\n  old-{LONG}  \n")
+
+    source = environment({"BUSIGNAL_SECRET_FILE": str(path)})
+
+    assert source.secrets == (f"new,{LONG}", f"old-{LONG}")
+
+
+def test_environment_secret_file_and_secret_together_are_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "secret"
+    path.write_text(LONG)
+
+    with pytest.raises(ConfigurationError, match="set one"):
+        environment({"BUSIGNAL_SECRET_FILE": str(path), "BUSIGNAL_SECRET": LONG})
+
+
+def test_environment_secret_file_missing_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "absent"
+
+    with pytest.raises(ConfigurationError, match="cannot read BUSIGNAL_SECRET_FILE"):
+        environment({"BUSIGNAL_SECRET_FILE": str(path)})
+
+
+def test_environment_secret_file_empty_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_text("\n  \n")
+
+    with pytest.raises(ConfigurationError, match="holds no secret"):
+        environment({"BUSIGNAL_SECRET_FILE": str(path)})
+
+
+def test_resolve_secret_shorter_than_32_bytes_is_refused_with_the_reason() -> None:
+    environ = {"BUSIGNAL_URL": "memory://x", "BUSIGNAL_SECRET": f"{LONG},short"}
+
+    with pytest.raises(ConfigurationError) as raised:
+        resolve(None, None, environ)
+
+    message = str(raised.value)
+    assert "secret #2 is 5 bytes long" in message
+    assert "at least 32" in message
+    assert "short" not in message.replace("short key", "")
+
+
+def test_resolve_secret_with_a_comma_is_split_as_a_list() -> None:
+    # A comma in BUSIGNAL_SECRET separates secrets; each half is then too
+    # short, and the message points at BUSIGNAL_SECRET_FILE.
+    environ = {
+        "BUSIGNAL_URL": "memory://x",
+        "BUSIGNAL_SECRET": f"{LONG[:16]},{LONG[:16]}",
+    }
+
+    with pytest.raises(ConfigurationError, match="BUSIGNAL_SECRET_FILE"):
+        resolve(None, None, environ)
+
+
+def test_bus_config_repr_hides_url_passwords_and_secrets() -> None:
+    bus = Bus(
+        "redis://user:pw-in-netloc@h:1/0?password=pw-in-query&socket_timeout=1",
+        secret=[f"first-{LONG}", f"second-{LONG}"],
+    )
+
+    shown = repr(bus.config) + repr(bus)
+
+    assert "pw-in-netloc" not in shown
+    assert "pw-in-query" not in shown
+    assert LONG not in shown
+    assert "secrets=<2 secret(s)>" in shown
+    assert "socket_timeout=1" in shown

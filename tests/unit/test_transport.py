@@ -20,7 +20,7 @@ import redis
 import redis.asyncio
 
 from busignal.errors import ConfigurationError
-from busignal.transport.clients import Transport, unavailable
+from busignal.transport.clients import Transport, redact, unavailable
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -103,10 +103,12 @@ def test_transport_tcp_clients_keep_their_connections_alive(
 def test_unavailable_message_is_one_clean_sentence(reason: str, shown: str) -> None:
     error = unavailable("redis://u:pw@127.0.0.1:1/0", redis.ConnectionError(reason))
 
+    tls = "closed by server" in reason
+    hint = "; if that port serves TLS, use rediss:// (see docs/security.md)"
     assert str(error) == (
         f"cannot reach Redis at redis://u:***@127.0.0.1:1/0 ({shown}); check that "
         f"the server is running and that BUSIGNAL_URL (or configure(url=...)) "
-        f"points at it"
+        f"points at it{hint if tls else ''}"
     )
 
 
@@ -165,3 +167,35 @@ def test_transport_async_cluster_nodes_build_their_connections(
         connection = node.connection_class(**node.connection_kwargs)
         assert connection.socket_keepalive is True
         assert connection.socket_connect_timeout == 2.0
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://h:1/0?password=pw", "redis://h:1/0?password=***"),
+        (
+            "redis://u:pw@h:1/0?socket_timeout=1&password=p%40w",
+            "redis://u:***@h:1/0?socket_timeout=1&password=***",
+        ),
+        (
+            "rediss://h:1/0?ssl_ca_certs=/ca.pem&ssl_password=pw",
+            "rediss://h:1/0?ssl_ca_certs=/ca.pem&ssl_password=***",
+        ),
+        (
+            "unix:///run/redis.sock?password=pw&db=1",
+            "unix:///run/redis.sock?password=***&db=1",
+        ),
+        ("redis://h:1/0?db=1", "redis://h:1/0?db=1"),
+    ],
+)
+def test_redact_hides_passwords_in_the_query_too(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_unavailable_hides_a_query_password() -> None:
+    error = unavailable(
+        "redis://127.0.0.1:1/0?password=hunter2", redis.ConnectionError("x")
+    )
+
+    assert "hunter2" not in str(error)
+    assert "password=***" in str(error)

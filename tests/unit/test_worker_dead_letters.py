@@ -135,7 +135,7 @@ def test_dead_letter_keeps_the_original_fields(
 @pytest.fixture
 def signed_bus(make_bus: Callable[..., Bus], name: str) -> tuple[Bus, Served[int]]:
     """A bus with secret 's1', and a registered service 'svc' recording ``n``."""
-    signed = make_bus(secret="s1")
+    signed = make_bus(secret="s3cret-s3cret-s3cret-s3cret-s3cret")
     seen: Recorder[int] = Recorder()
     sig = Signal(name, bus=signed)
 
@@ -188,8 +188,13 @@ def test_signed_bus_runs_entry_signed_with_its_secret(
 def test_rotated_secrets_accept_events_signed_with_the_old_one(
     make_bus: Callable[..., Bus], name: str
 ) -> None:
-    old = make_bus(secret="old")
-    rotated = make_bus(secret=["new", "old"])
+    old = make_bus(secret="old-secret-0123456789abcdefghijkl")
+    rotated = make_bus(
+        secret=[
+            "new-secret-0123456789abcdefghijkl",
+            "old-secret-0123456789abcdefghijkl",
+        ]
+    )
     seen: Recorder[int] = Recorder()
     sig = Signal(name, bus=rotated)
 
