@@ -94,6 +94,15 @@ class Keys:
         """The dead-letter stream in the slot of an events stream."""
         return events_key[: -len("events")] + "dead"
 
+    def outcomes_of(self, events_key: str, service: str, message_id: str) -> str:
+        """The hash of one service's receivers' outcomes for one event.
+
+        Written only while a failed receiver waits for its retry (with a
+        TTL), so that the receivers that succeeded are not run again; in
+        the slot of the events stream, so it goes with the entry's ack.
+        """
+        return f"{events_key[: -len('events')]}outcomes:{service}:{message_id}"
+
 
 @functools.lru_cache(maxsize=1024)
 def _partition_of(namespace: str, events_key: str) -> tuple[str, int]:

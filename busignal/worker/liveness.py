@@ -10,8 +10,9 @@
   of workers lost for five minutes are deleted from the workers hash
   (``busignal.worker.heartbeat``).
 * Entries whose receivers failed with nobody waiting are retried by the
-  same worker after ``retry_delay_ms``; Redis counts every delivery,
-  crashes included, so ``max_deliveries`` also catches poison events.
+  same worker once the failed receivers' backoff has passed
+  (``busignal.worker.retrying``); deliveries that never settled (crashes)
+  are counted apart, so ``max_deliveries`` also catches poison events.
 * Every ``TRIM_BEATS`` heartbeat intervals the worker trims the streams
   below what every service has read and acknowledged (``busignal.worker.trim``).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -252,10 +254,19 @@ class Liveness:
 
     # -- retries and reclaim ------------------------------------------------
 
-    def schedule_retry(self, stream: str, entry_id: str, attempt: int) -> None:
-        """Run a failed entry again after the retry delay (it stays pending)."""
-        due = time.time() + self.config.retry_delay_ms / 1000
-        self.retries[(stream, entry_id)] = (due, attempt)
+    def schedule_retry(
+        self, stream: str, entry_id: str, attempt: int, delay: float
+    ) -> None:
+        """Run a failed entry again in ``delay`` seconds (it stays pending)."""
+        self.retries[(stream, entry_id)] = (time.time() + delay, attempt)
+
+    def retry_clock(self) -> float:
+        """The time a retried receiver's due time is compared with.
+
+        Infinity in burst mode, where retries are run at once (a test
+        drains without waiting out backoffs).
+        """
+        return math.inf if self._burst else time.time()
 
     def has_retries(self) -> bool:
         return bool(self.retries)
