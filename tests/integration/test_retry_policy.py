@@ -119,3 +119,31 @@ def test_receiver_without_policy_uses_the_workers_flags(
     runs = _runs(redis_server, "plain")
     assert [attempt for attempt, _ in runs] == [1, 2, 3]
     assert _spaced(_gaps(runs), [0.4, 0.4]), _gaps(runs)
+
+
+def test_worker_taking_over_a_retry_keeps_its_schedule_and_outcomes(
+    bus: Bus, redis_server: RedisServer, worker_factory: StartWorker
+) -> None:
+    first = worker_factory(SERVICE, "retrying")
+    Signal("retry_takeover").publish(None)
+    outcomes = "busignal:*:outcomes:*"
+    wait_for(lambda: redis_server.client().keys(outcomes), 10, "recorded outcomes")
+    first.kill()  # the retry it scheduled in memory is lost with it
+
+    second = worker_factory(SERVICE, "retrying")
+    wait_for(lambda: "took over 1 entries" in second.output(), 10, "the takeover")
+    assert len(_runs(redis_server, "patient")) == 1  # taken over, not due yet
+    wait_for(lambda: len(_runs(redis_server, "patient")) == 2, 20, "the retry")
+    wait_for(
+        lambda: pending(redis_server, "retry_takeover", SERVICE) == 0,
+        10,
+        "the event to be acknowledged",
+    )
+
+    patient = _runs(redis_server, "patient")
+    assert [attempt for attempt, _ in patient] == [1, 2]
+    # taken over after about 1.5 s (three heartbeats), run when due at 4 s
+    [gap] = _gaps(patient)
+    assert 4.0 <= gap <= 4.0 + LATE, gap
+    assert [a for a, _ in _runs(redis_server, "steady")] == [1]
+    assert _dead_letters(bus, "retry_takeover") == 0

@@ -68,3 +68,19 @@ def last(sender: Any, **kwargs: Any) -> None:
 def on_no_policy(sender: Any, **kwargs: Any) -> None:
     run("plain")
     raise RuntimeError("no policy: the worker's defaults apply")
+
+
+takeover = Signal("retry_takeover")
+
+
+@receiver(takeover)
+def steady(sender: Any, **kwargs: Any) -> None:
+    run("steady")
+
+
+@receiver(
+    takeover, retry=Retry(attempts=2, backoff=4.0, jitter=False, on=(TimeoutError,))
+)
+def patient(sender: Any, **kwargs: Any) -> None:
+    if run("patient") < 2:
+        raise TimeoutError("try again in a while")
