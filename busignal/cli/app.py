@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-deliveries",
         type=int,
         default=5,
+        metavar="N",
         help="runs of a failing receiver without a retry policy before its "
         "event is dead-lettered (default: 5)",
     )

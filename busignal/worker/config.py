@@ -42,8 +42,8 @@ class WorkerConfig:
             )
         if not 0 <= self.retry_backoff < float("inf"):
             raise ConfigurationError(
-                f"retry_backoff must be a number of seconds, 0 or more; "
-                f"got {self.retry_backoff!r}"
+                f"retry_backoff (--retry-backoff) must be a number of seconds, "
+                f"0 or more; got {self.retry_backoff!r}"
             )
 
 

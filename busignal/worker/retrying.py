@@ -137,6 +137,8 @@ class Verdict:
     dead: str | None = None
     runs: int = 0
     wait: float | None = None
+    #: The receivers that failed this time and will run again.
+    retrying: tuple[str, ...] = ()
 
 
 def verdict(context: WorkerContext, job: Job, now: float) -> Verdict:
@@ -146,6 +148,7 @@ def verdict(context: WorkerContext, job: Job, now: float) -> Verdict:
     fallback: Retry | None = None
     policies = {reg.receiver_id: reg.retry for _, reg in job.registrations}
     reasons: list[str] = []
+    retrying: list[str] = []
     most = 0
     for outcome in job.outcomes:
         receiver_id, error = outcome.receiver_id, outcome.error
@@ -168,6 +171,7 @@ def verdict(context: WorkerContext, job: Job, now: float) -> Verdict:
             )
         else:
             recorded.failed(receiver_id, runs, now + policy.delay(runs))
+            retrying.append(receiver_id)
     if reasons:
         return Verdict(recorded, dead="; ".join(reasons), runs=most)
     matches, _ = route.match(job.envelope.sender, broadcast=False)
@@ -175,7 +179,8 @@ def verdict(context: WorkerContext, job: Job, now: float) -> Verdict:
     if not waiting:
         return Verdict(recorded)
     recorded.settled += 1
-    return Verdict(recorded, wait=max(0.0, min(waiting) - now))
+    wait = max(0.0, min(waiting) - now)
+    return Verdict(recorded, wait=wait, retrying=tuple(retrying))
 
 
 def record_ttl(recorded: Outcomes, now: float) -> int:

@@ -176,7 +176,7 @@ def _retry_or_bury(
     context: WorkerContext, liveness: Liveness, batch: Batch, job: Job
 ) -> None:
     """Settle a job that failed or was a retry: on each receiver's policy."""
-    now = time.time()
+    now, env = time.time(), job.envelope
     verdict = retrying.verdict(context, job, now)
     key = retrying.outcomes_key(context, job)
     if verdict.dead is not None:
@@ -191,6 +191,14 @@ def _retry_or_bury(
         liveness.schedule_retry(
             job.stream, job.entry_id, job.delivery.attempt, verdict.wait
         )
+        if verdict.retrying:
+            logger.info(
+                "retrying %s of signal %s (message %s); next run in %.1fs",
+                ", ".join(verdict.retrying),
+                job.delivery.signal,
+                env.message_id,
+                verdict.wait,
+            )
 
 
 def judged(
