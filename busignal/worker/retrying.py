@@ -166,8 +166,9 @@ def verdict(context: WorkerContext, job: Job, now: float) -> Verdict:
                 f"policy does not retry (on={policy.describe_on()})"
             )
         elif runs >= policy.attempts:
+            times = "once" if runs == 1 else f"{runs} times"
             reasons.append(
-                f"receiver {receiver_id} failed {runs} times; last error: {error!r}"
+                f"receiver {receiver_id} failed {times}; last error: {error!r}"
             )
         else:
             recorded.failed(receiver_id, runs, now + policy.delay(runs))
@@ -179,7 +180,10 @@ def verdict(context: WorkerContext, job: Job, now: float) -> Verdict:
     if not waiting:
         return Verdict(recorded)
     recorded.settled += 1
-    wait = max(0.0, min(waiting) - now)
+    # Receivers that never ran (after a fail-fast send's first error) run
+    # with the failed one, when it is due.
+    due = min((when for when in waiting if when), default=now)
+    wait = max(0.0, due - now)
     return Verdict(recorded, wait=wait, retrying=tuple(retrying))
 
 

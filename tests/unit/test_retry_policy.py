@@ -280,3 +280,25 @@ def test_send_robust_gets_the_first_failure_and_nothing_is_retried(
     assert isinstance(response, ConnectionError)
     assert attempts.items == [1]
     assert bus.client.xpending(bus.keys.events(name), "svc")["pending"] == 0
+
+
+def test_receivers_a_given_up_send_never_reached_run_on_its_retry(
+    bus: Bus, name: str
+) -> None:
+    sig = Signal(name)
+    flaky = _failing(sig, ConnectionError("x"), policy=Retry(attempts=3), times=1)
+    later: Recorder[int] = Recorder()
+
+    @receiver(sig, weak=False)
+    def after(**kwargs: object) -> None:
+        later.add(delivery().attempt)
+
+    drain(bus, "svc", signals=[name])
+    with pytest.raises(busignal.SignalTimeout):
+        sig.using(timeout=0.05).send(sender=None)  # nobody runs it in time
+
+    drain(bus, "svc", signals=[name])
+
+    # send is fail-fast: 'after' did not run beside the first failure
+    assert (flaky.items, later.items) == ([1, 2], [1])
+    assert dead.list_dead(bus, name) == []
