@@ -146,7 +146,8 @@ def settle_all(
     """
     service = context.config.service
     for job in jobs:
-        if job.envelope.mode is Mode.PUBLISH and not job.errors and not job.recorded:
+        plain = job.envelope.mode is Mode.PUBLISH and job.recorded is None
+        if plain and not job.errors:
             batch.xack(job.stream, service, job.entry_id)
         else:
             settle(context, liveness, batch, job)
