@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from busignal.bus.bus import Bus
 from busignal.bus.default import configure, get_bus
+from busignal.dispatch.retry import Retry
 from busignal.dispatch.signal import Signal, receiver
 from busignal.dispatch.view import SignalView
 from busignal.errors import (
@@ -32,6 +33,7 @@ __all__ = [
     "Delivery",
     "RemoteError",
     "RemoteReceiver",
+    "Retry",
     "SerializationError",
     "Signal",
     "SignalTimeout",

@@ -79,6 +79,7 @@ def _worker(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         batch=args.batch,
         max_deliveries=args.max_deliveries,
+        retry_backoff=args.retry_backoff,
         grace=args.grace,
         heartbeat_interval=args.heartbeat,
         consumer=args.name,
@@ -133,7 +134,22 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--batch", type=int, default=100, help="entries read at a time per stream"
     )
-    worker.add_argument("--max-deliveries", type=int, default=5)
+    worker.add_argument(
+        "--max-deliveries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="runs of a failing receiver without a retry policy before its "
+        "event is dead-lettered (default: 5)",
+    )
+    worker.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between those runs (default: 2.0); receivers connected "
+        "with retry=busignal.Retry(...) follow their own policy",
+    )
     worker.add_argument("--grace", type=float, default=30.0, help="seconds on SIGTERM")
     worker.add_argument("--heartbeat", type=float, default=2.0, help="seconds")
     worker.add_argument("--name", help="consumer name (default: unique per process)")

@@ -25,7 +25,9 @@ from busignal.dispatch.receivers import (
     lookup_key,
     make_id,
 )
+from busignal.dispatch.retry import Retry
 from busignal.dispatch.types import Receiver
+from busignal.errors import ConfigurationError
 
 __all__ = [
     "NONE_ID",
@@ -55,6 +57,8 @@ class Registration:
     sender: object | None
     is_async: bool
     broadcast: bool
+    #: How a worker retries it when an event nobody waits for fails.
+    retry: Retry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class StoredReceiver:
     sender_name: str
     is_async: bool
     broadcast: bool
+    retry: Retry | None = None
 
     def alive(self) -> bool:
         """Whether both the receiver and the sender still exist."""
@@ -87,6 +92,7 @@ class StoredReceiver:
             sender,
             self.is_async,
             self.broadcast,
+            self.retry,
         )
 
 
@@ -120,9 +126,11 @@ class ReceiverRegistry:
         weak: bool,
         dispatch_uid: Hashable | None,
         broadcast: bool,
+        retry: Retry | None = None,
     ) -> None:
         """Add a connection unless its key is connected already (see Signal)."""
         check_receiver(receiver)
+        _check_retry(retry, broadcast)
         key = lookup_key(receiver, sender, dispatch_uid)
         entry = StoredReceiver(
             key=key,
@@ -132,6 +140,7 @@ class ReceiverRegistry:
             sender_name=names.sender_name(sender),
             is_async=is_async(receiver),
             broadcast=broadcast,
+            retry=retry,
         )
         with self.lock:
             self.clear_dead()
@@ -253,3 +262,19 @@ class ReceiverRegistry:
             return weakref.ref(sender, self.flag_dead)
         except TypeError:
             return Strong(sender)
+
+
+def _check_retry(retry: object, broadcast: bool) -> None:
+    if retry is None:
+        return
+    if not isinstance(retry, Retry):
+        raise ConfigurationError(
+            f"connect(retry={retry!r}): give a busignal.Retry, e.g. "
+            f"retry=busignal.Retry(attempts=5, on=(ConnectionError,))"
+        )
+    if broadcast:
+        raise ConfigurationError(
+            "connect(broadcast=True, retry=...): broadcast receivers are never "
+            "retried (each process runs them once, nothing is acknowledged); "
+            "drop retry, or connect the receiver without broadcast"
+        )

@@ -20,6 +20,7 @@ from busignal.bus.partitions import Partitioning
 from busignal.dispatch.local import InProcess
 from busignal.dispatch.registry import NO_RECEIVERS as NO_RECEIVERS  # re-exported
 from busignal.dispatch.registry import ReceiverRegistry, Registration, StoredReceiver
+from busignal.dispatch.retry import Retry
 from busignal.dispatch.types import Receiver, Responses
 from busignal.dispatch.view import SignalView
 from busignal.errors import ConfigurationError
@@ -146,6 +147,7 @@ class Signal:
         weak: bool = True,
         dispatch_uid: Hashable | None = None,
         broadcast: bool = False,
+        retry: Retry | None = None,
     ) -> None:
         """Connect ``receiver`` to this signal, for ``sender`` or all senders.
 
@@ -154,8 +156,12 @@ class Signal:
         ``dispatch_uid``) for the same sender again is ignored. Raises
         TypeError or ValueError for a receiver that is not callable or does
         not accept ``**kwargs``, always (Django checks only under DEBUG).
+        ``retry`` is how a worker runs it again when a published event
+        fails (see ``busignal.Retry``); ConfigurationError if it is not one.
         """
-        self._connections.connect(receiver, sender, weak, dispatch_uid, broadcast)
+        self._connections.connect(
+            receiver, sender, weak, dispatch_uid, broadcast, retry
+        )
 
     def disconnect(
         self,

@@ -107,6 +107,15 @@ class Keys:
         """The groups' positions hash in the slot of an events stream."""
         return groups_of(events_key)
 
+    def outcomes_of(self, events_key: str, service: str, message_id: str) -> str:
+        """The hash of one service's receivers' outcomes for one event.
+
+        Written only while a failed receiver waits for its retry (with a
+        TTL), so that the receivers that succeeded are not run again; in
+        the slot of the events stream, so it goes with the entry's ack.
+        """
+        return f"{events_key[: -len('events')]}outcomes:{service}:{message_id}"
+
 
 def groups_of(events_key: str) -> str:
     """``Keys.groups_of`` for code that has a stream key but no ``Keys``."""

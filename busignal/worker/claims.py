@@ -10,11 +10,20 @@ claims in one script.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CLAIM_HELD", "Claimer", "claim_held"]
+from busignal.wire.records import text
+
+__all__ = [
+    "CLAIM_HELD",
+    "Claimer",
+    "claim_held",
+    "delivery_counts_of",
+    "entry_id_key",
+    "owners_of",
+]
 
 # KEYS: the stream. ARGV: group, claiming consumer, min idle (ms), "1" for
 # JUSTID, then pairs of entry id and the consumer it must still be pending
@@ -85,3 +94,19 @@ def _claimed(item: Any) -> tuple[str, dict[bytes, bytes] | None]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def delivery_counts_of(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Entry id -> times delivered, from XPENDING's extended form."""
+    return {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+
+def owners_of(pending: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Entry id -> the consumer holding it, from XPENDING's extended form."""
+    return {text(p["message_id"]): text(p["consumer"]) for p in pending}
+
+
+def entry_id_key(entry_id: str) -> tuple[int, int]:
+    """An entry id as numbers, to sort ids as Redis does."""
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)

@@ -26,7 +26,8 @@ class WorkerConfig:
     block_ms: int = 1000
     heartbeat_interval: float = 2.0
     min_idle_ms: int = 30_000
-    retry_delay_ms: int = 2_000
+    #: Seconds between the runs of a failed receiver that has no retry policy.
+    retry_backoff: float = 2.0
     max_deliveries: int = 5
     grace: float = 30.0
     consumer: str | None = None
@@ -38,6 +39,11 @@ class WorkerConfig:
         if self.concurrency < 1 or self.batch < 1 or self.max_deliveries < 1:
             raise ConfigurationError(
                 "concurrency, batch and max_deliveries must be at least 1"
+            )
+        if not 0 <= self.retry_backoff < float("inf"):
+            raise ConfigurationError(
+                f"retry_backoff (--retry-backoff) must be a number of seconds, "
+                f"0 or more; got {self.retry_backoff!r}"
             )
 
 

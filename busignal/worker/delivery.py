@@ -3,7 +3,10 @@
 A *delivery* is an envelope as a worker read it: which stream entry, which
 service, which attempt. Receivers can read it from ``current_delivery`` to
 make their side effects idempotent (the message id is the same on every
-attempt, also after a dead-letter replay).
+attempt, also after a dead-letter replay). ``attempt`` is the receiver's
+own: a receiver run again after its retry backoff sees 2, 3, ..., while a
+sibling that already succeeded is not run again. Deliveries cut short by a
+crash count too, so ``attempt > 1`` means "this may have run before".
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 
 from busignal.tracing import traceparent
@@ -23,6 +26,7 @@ from busignal.wire.reply import Outcome
 
 if TYPE_CHECKING:
     from busignal.dispatch.signal import Registration, Signal
+    from busignal.worker.outcomes import Outcomes
     from busignal.worker.routes import Match
 
 __all__ = ["Delivery", "Job", "Receiving", "current_delivery"]
@@ -69,6 +73,7 @@ class Job:
     """
 
     __slots__ = (
+        "attempts",
         "delivery",
         "entry_id",
         "envelope",
@@ -77,6 +82,7 @@ class Job:
         "has_async",
         "outcomes",
         "receiving",
+        "recorded",
         "registrations",
         "sender",
         "stream",
@@ -114,12 +120,27 @@ class Job:
         self.receiving: Receiving | None = None
         #: What ``receiving`` keeps between the parts (an open span).
         self.trace_state: object = None
+        #: Receiver id -> its own attempt, on a retry (else ``delivery``'s).
+        self.attempts: dict[str, int] | None = None
+        #: What the service's receivers did on earlier deliveries, if recorded.
+        self.recorded: Outcomes | None = None
 
     def __repr__(self) -> str:
         return (
             f"<Job {self.envelope.signal} entry {self.entry_id} on {self.stream}: "
             f"{len(self.outcomes)} outcomes, {self.errors} errors>"
         )
+
+    def delivery_for(self, receiver_id: str) -> Delivery:
+        """The delivery as one receiver sees it: with its own attempt."""
+        attempts = self.attempts
+        if attempts is None or receiver_id not in attempts:
+            return self.delivery
+        return replace(self.delivery, attempt=attempts[receiver_id])
+
+    def _own_delivery(self, receiver_id: str) -> Delivery | None:
+        """A receiver's own delivery on a retry; None when it is the job's."""
+        return None if self.attempts is None else self.delivery_for(receiver_id)
 
     @property
     def fail_fast(self) -> bool:
@@ -183,9 +204,12 @@ class Job:
         outcomes = self.outcomes
         sender = self.sender
         kwargs = self.envelope.kwargs
+        own_attempts = self.attempts is not None
         for signal, reg in self.registrations:
             if reg.is_async:
                 continue
+            if own_attempts:  # reset by the caller (run_sync, run_chunk)
+                current_delivery.set(self.delivery_for(reg.receiver_id))
             started = clock()
             try:
                 value = reg.receiver(signal=signal, sender=sender, **kwargs)
@@ -206,8 +230,12 @@ class Job:
             # One receiver needs no task of its own (a task per job is a
             # third of an async drain's cost); several run concurrently.
             signal, reg = regs[0]
-            return [await _timed_call(signal, reg, self.sender, kwargs)]
-        calls = [_timed_call(s, r, self.sender, kwargs) for s, r in regs]
+            delivery = self._own_delivery(reg.receiver_id)
+            return [await _timed_call(signal, reg, self.sender, kwargs, delivery)]
+        calls = [
+            _timed_call(s, r, self.sender, kwargs, self._own_delivery(r.receiver_id))
+            for s, r in regs
+        ]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     async def run_async(self) -> None:
@@ -238,10 +266,16 @@ class Job:
 
 
 async def _timed_call(
-    signal: Signal, reg: Registration, sender: object, kwargs: dict[str, object]
+    signal: Signal,
+    reg: Registration,
+    sender: object,
+    kwargs: dict[str, object],
+    delivery: Delivery | None,
 ) -> tuple[object, float] | BaseException:
     """One async receiver's value and seconds, or its exception (as
-    ``gather(..., return_exceptions=True)`` gives it)."""
+    ``gather(..., return_exceptions=True)`` gives it); ``delivery`` is
+    made current around it when the receiver has one of its own."""
+    token = None if delivery is None else current_delivery.set(delivery)
     started = time.perf_counter()
     try:
         value = await cast(
@@ -249,6 +283,9 @@ async def _timed_call(
         )
     except Exception as exc:
         return exc
+    finally:
+        if token is not None:
+            current_delivery.reset(token)
     return value, time.perf_counter() - started
 
 

@@ -2,8 +2,8 @@
 
 Every entry a worker reads goes through here, on the loop or the lane
 thread: it is decoded and matched to its receivers, or it goes to the
-batch's dead letters (bad, or delivered too often), or it is acknowledged
-at once (a dead-letter replay meant for another service).
+batch's dead letters (bad), or it is acknowledged at once (a dead-letter
+replay meant for another service).
 """
 
 from __future__ import annotations
@@ -28,17 +28,17 @@ def prepare(
     """Decode a batch into jobs; bad entries go to the batch's dead letters.
 
     Runs for every event a worker reads, so what is the same for a whole
-    stream (its signal, route and delivery limit) or for one sender (the
-    receivers it matches) is looked up once per batch.
+    stream (its signal and route) or for one sender (the receivers it
+    matches) is looked up once per batch. A redelivered entry is judged
+    later, against its recorded outcomes (``busignal.worker.retrying``).
     """
     batch = Batch()
     jobs: list[Job] = []
-    config = context.config
-    service = config.service
+    service = context.config.service
     target_self = service.encode()
     signer = context.bus.signer
     max_size = context.bus.config.max_payload
-    streams: dict[str, tuple[str, Route, int]] = {}
+    streams: dict[str, tuple[str, Route]] = {}
     matches: dict[tuple[str, str], tuple[list[Match], object, bool]] = {}
     for entry in entries:
         stream, entry_id, fields, attempt = entry
@@ -51,12 +51,8 @@ def prepare(
         if known is None:
             name = context.keys.signal_of(stream)
             route = context.routes.route(name)
-            known = streams[stream] = (
-                name,
-                route,
-                route.max_deliveries(config.max_deliveries),
-            )
-        signal_name, route, limit = known
+            known = streams[stream] = (name, route)
+        signal_name, route = known
         try:
             env = envelope.decode(
                 fields,
@@ -67,12 +63,6 @@ def prepare(
                 namespace=context.keys.namespace,
                 max_age=context.bus.config.max_age,
             )
-            if attempt > limit:
-                raise BadEntry(
-                    f"delivered {attempt - 1} times without being acknowledged "
-                    f"(max_deliveries={limit}); a worker died or stalled while "
-                    f"running it each time"
-                )
         except BadEntry as exc:
             dead_letter(context, batch, entry, str(exc))
             continue

@@ -10,8 +10,9 @@
   of workers lost for five minutes are deleted from the workers hash
   (``busignal.worker.heartbeat``).
 * Entries whose receivers failed with nobody waiting are retried by the
-  same worker after ``retry_delay_ms``; Redis counts every delivery,
-  crashes included, so ``max_deliveries`` also catches poison events.
+  same worker once the failed receivers' backoff has passed
+  (``busignal.worker.retrying``); deliveries that never settled (crashes)
+  are counted apart, so ``max_deliveries`` also catches poison events.
 * Every ``TRIM_BEATS`` heartbeat intervals the worker trims the streams
   below what every service has read and acknowledged (``busignal.worker.trim``).
 
@@ -26,11 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -38,7 +40,13 @@ import msgpack
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.wire.records import text
 from busignal.worker import heartbeat
-from busignal.worker.claims import Claimer, claim_held
+from busignal.worker.claims import (
+    Claimer,
+    claim_held,
+    delivery_counts_of,
+    entry_id_key,
+    owners_of,
+)
 from busignal.worker.heartbeat import LAPSE_INTERVALS
 from busignal.worker.trim import trim_stream
 
@@ -177,13 +185,13 @@ class Liveness:
         pending = await self.client.xpending_range(
             stream,
             self.config.service,
-            min(ids, key=_id_key),
-            max(ids, key=_id_key),
+            min(ids, key=entry_id_key),
+            max(ids, key=entry_id_key),
             len(ids) + 100,
             consumername=self.context.consumer,
         )
         wanted = set(ids)
-        return {i: n for i, n in _ids(pending).items() if i in wanted}
+        return {i: n for i, n in delivery_counts_of(pending).items() if i in wanted}
 
     async def _beat_forever(self) -> None:
         while not self._stopping:
@@ -252,10 +260,19 @@ class Liveness:
 
     # -- retries and reclaim ------------------------------------------------
 
-    def schedule_retry(self, stream: str, entry_id: str, attempt: int) -> None:
-        """Run a failed entry again after the retry delay (it stays pending)."""
-        due = time.time() + self.config.retry_delay_ms / 1000
-        self.retries[(stream, entry_id)] = (due, attempt)
+    def schedule_retry(
+        self, stream: str, entry_id: str, attempt: int, delay: float
+    ) -> None:
+        """Run a failed entry again in ``delay`` seconds (it stays pending)."""
+        self.retries[(stream, entry_id)] = (time.time() + delay, attempt)
+
+    def retry_clock(self) -> float:
+        """The time a retried receiver's due time is compared with.
+
+        Infinity in burst mode, where retries are run at once (a test
+        drains without waiting out backoffs).
+        """
+        return math.inf if self._burst else time.time()
 
     def has_retries(self) -> bool:
         return bool(self.retries)
@@ -307,14 +324,14 @@ class Liveness:
             pending = await self.client.xpending_range(
                 stream, group, "-", "+", self.config.batch, name, idle=hb_ms
             )
-            takeover.update(_ids(pending))
-            owners.update(_owners(pending))
+            takeover.update(delivery_counts_of(pending))
+            owners.update(owners_of(pending))
         stalled = await self.client.xpending_range(
             stream, group, "-", "+", self.config.batch, idle=self.config.min_idle_ms
         )
         stalled = [p for p in stalled if text(p["consumer"]) != self.context.consumer]
-        takeover.update(_ids(stalled))
-        owners.update(_owners(stalled))
+        takeover.update(delivery_counts_of(stalled))
+        owners.update(owners_of(stalled))
         orphans = await self._orphans(stream)
         takeover.update(orphans)
         owners.update(dict.fromkeys(orphans, self.context.consumer))
@@ -351,7 +368,9 @@ class Liveness:
             idle=idle,
         )
         held = self.in_flight.keys() | self.retries.keys()
-        return {i: n for i, n in _ids(mine).items() if (stream, i) not in held}
+        return {
+            i: n for i, n in delivery_counts_of(mine).items() if (stream, i) not in held
+        }
 
     async def reclaim(self) -> list[Entry]:
         """Due retries, and entries lost by dead or stalled consumers."""
@@ -378,18 +397,3 @@ class Liveness:
             if not self._forget_failed:
                 logger.warning("cannot delete lost workers' records: %s", exc)
             self._forget_failed = True
-
-
-def _ids(pending: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Entry id -> times delivered, from XPENDING's extended form."""
-    return {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-
-
-def _owners(pending: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Entry id -> the consumer holding it, from XPENDING's extended form."""
-    return {text(p["message_id"]): text(p["consumer"]) for p in pending}
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    millis, _, sequence = entry_id.partition("-")
-    return int(millis), int(sequence or 0)

@@ -29,7 +29,7 @@ from busignal.wire.records import (
     ORIGINAL_FIELDS,
 )
 from busignal.wire.reply import encode_reply
-from busignal.worker import once
+from busignal.worker import once, retrying
 
 if TYPE_CHECKING:
     from busignal.worker.context import WorkerContext
@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
+    "bury",
     "dead_letter",
+    "judged",
     "report_errors",
     "settle",
     "settle_all",
@@ -82,6 +84,14 @@ class Batch:
     def expire(self, key: str, seconds: int) -> None:
         """Let a reply list lapse if its sender gave up."""
         self.commands.append(("expire", (key, seconds), {}))
+
+    def hset(self, key: str, fields: dict[bytes, bytes]) -> None:
+        """Record receivers' outcomes (``busignal.worker.outcomes``)."""
+        self.commands.append(("hset", (key,), {"mapping": fields}))
+
+    def delete(self, key: str) -> None:
+        """Drop receivers' outcomes once the entry is settled for good."""
+        self.commands.append(("delete", (key,), {}))
 
     def xadd(self, stream: str, fields: dict[bytes, bytes], *, maxlen: int) -> None:
         """Add a dead letter to a capped dead-letter stream."""
@@ -163,14 +173,15 @@ def settle_all(
 ) -> None:
     """Settle a batch: ``settle`` each job, with the common case inline.
 
-    A published event whose receivers all returned needs only its ack;
-    that is most of what a draining worker settles.
+    A published event whose receivers all returned on its first delivery
+    needs only its ack; that is most of what a draining worker settles.
     """
     service = context.config.service
     signed = context.bus.signer is not None
     seconds = once.ttl(context.bus.config.max_age)
     for job in jobs:
-        if job.envelope.mode is Mode.PUBLISH and not job.errors:
+        plain = job.envelope.mode is Mode.PUBLISH and job.recorded is None
+        if plain and not job.errors:
             if signed:
                 once.record(batch, job, seconds)
             batch.xack(job.stream, service, job.entry_id)
@@ -179,7 +190,11 @@ def settle_all(
 
 
 def settle(context: WorkerContext, liveness: Liveness, batch: Batch, job: Job) -> None:
-    """Reply and ack; or retry / dead-letter a failure nobody was told of."""
+    """Reply and ack; or retry / dead-letter a failure nobody was told of.
+
+    A caller that waits gets the first failure at once; retries are for
+    events nobody waits for (``busignal.worker.retrying``).
+    """
     env = job.envelope
     waiting = env.mode is not Mode.PUBLISH and not env.expired()
     if waiting:
@@ -193,21 +208,71 @@ def settle(context: WorkerContext, liveness: Liveness, batch: Batch, job: Job) -
         )
         batch.rpush(env.reply_to, reply)
         batch.expire(env.reply_to, context.bus.config.reply_ttl)
-    elif job.failed:
-        attempt = job.delivery.attempt
-        route = context.routes.route(job.delivery.signal)
-        if attempt < route.max_deliveries(context.config.max_deliveries):
-            liveness.schedule_retry(job.stream, job.entry_id, attempt)
-            return
-        error = next(o.error for o in job.outcomes if o.error is not None)
-        reason = f"receiver failed {attempt} times; last error: {error!r}"
-        dead_letter(
-            context, batch, (job.stream, job.entry_id, job.fields, attempt), reason
-        )
+    elif job.failed or job.recorded is not None:
+        _retry_or_bury(context, liveness, batch, job)
         return
     if context.bus.signer is not None:
         once.record(batch, job, once.ttl(context.bus.config.max_age))
     batch.xack(job.stream, context.config.service, job.entry_id)
+    if job.recorded is not None:
+        batch.delete(retrying.outcomes_key(context, job))
+
+
+def _retry_or_bury(
+    context: WorkerContext, liveness: Liveness, batch: Batch, job: Job
+) -> None:
+    """Settle a job that failed or was a retry: on each receiver's policy."""
+    now, env = time.time(), job.envelope
+    verdict = retrying.verdict(context, job, now)
+    key = retrying.outcomes_key(context, job)
+    if verdict.dead is not None:
+        bury(context, batch, job, verdict.dead, attempts=verdict.runs)
+    elif verdict.wait is None:
+        if context.bus.signer is not None:
+            once.record(batch, job, once.ttl(context.bus.config.max_age))
+        batch.xack(job.stream, context.config.service, job.entry_id)
+        batch.delete(key)
+    else:
+        # The outcomes go before the entry is due again, in this batch.
+        batch.hset(key, verdict.recorded.encode())
+        batch.expire(key, retrying.record_ttl(verdict.recorded, now))
+        liveness.schedule_retry(
+            job.stream, job.entry_id, job.delivery.attempt, verdict.wait
+        )
+        if verdict.retrying:
+            logger.info(
+                "retrying %s of signal %s (message %s); next run in %.1fs",
+                ", ".join(verdict.retrying),
+                job.delivery.signal,
+                env.message_id,
+                verdict.wait,
+            )
+
+
+def judged(
+    context: WorkerContext, batch: Batch, jobs: list[Job], now: float
+) -> list[Job]:
+    """Recalled jobs to run (``retrying.judge``); poison goes to the dead letters.
+
+    Only the receivers that are due and have not succeeded stay in a job.
+    """
+    runnable, poison = retrying.judge(context, jobs, now)
+    for job, reason in poison:
+        bury(context, batch, job, reason, attempts=job.delivery.attempt)
+    return runnable
+
+
+def bury(
+    context: WorkerContext, batch: Batch, job: Job, reason: str, *, attempts: int
+) -> None:
+    """Dead-letter a job's entry and drop its recorded outcomes.
+
+    A replayed dead letter is a new entry: every receiver runs again.
+    """
+    entry = (job.stream, job.entry_id, job.fields, attempts)
+    dead_letter(context, batch, entry, reason)
+    if job.recorded is not None:
+        batch.delete(retrying.outcomes_key(context, job))
 
 
 def dead_letter(

@@ -42,9 +42,10 @@ from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
 from busignal.worker.reading import Entry, Group, Reads, slot_groups
+from busignal.worker.retrying import recall
 from busignal.worker.routes import Routes
 from busignal.worker.running import Runner
-from busignal.worker.settle import Batch, settle_all
+from busignal.worker.settle import Batch, judged, settle_all
 
 __all__ = ["Worker", "WorkerConfig"]
 
@@ -366,6 +367,9 @@ class Worker:
         """Run prepared jobs, then settle the batch in one round trip."""
         liveness = self._liveness
         assert liveness is not None
+        if any(job.delivery.attempt > 1 for job in jobs):  # retried, or taken over
+            await self._until_through(lambda: recall(self.context, self._client, jobs))
+            jobs = judged(self.context, batch, jobs, liveness.retry_clock())
         keys = [(job.stream, job.entry_id) for job in jobs]
         started = time.time()
         liveness.hold(keys, started)

@@ -19,6 +19,7 @@ from busignal import (
     Bus,
     Delivery,
     RemoteReceiver,
+    Retry,
     Signal,
     SignalTimeout,
     SignalView,
@@ -104,6 +105,19 @@ def publish() -> None:
     assert_type(order_paid.publish(Order, order_id=7), str)
     batch = [{"order_id": 1}, {"order_id": 2}]
     assert_type(order_paid.publish_many(Order, batch), list[str])
+
+
+def retry_policies() -> None:
+    policy = Retry(attempts=5, backoff=1.0, max_backoff=300.0, jitter=True)
+    assert_type(policy.attempts, int)
+
+    @receiver(order_paid, retry=Retry(on=(ConnectionError, TimeoutError)))
+    def on_paid(sender: object, **kwargs: object) -> None: ...
+
+    order_paid.connect(on_paid, retry=policy)
+    order_paid.connect(on_paid, retry=3)  # type: ignore[arg-type]
+    Retry(attempts="5")  # type: ignore[arg-type]
+    Retry(on=ConnectionError)  # type: ignore[arg-type]
 
 
 def inside_a_receiver() -> None:

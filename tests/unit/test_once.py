@@ -141,6 +141,6 @@ def test_once_failed_entry_is_not_recorded_so_its_retry_runs(
     drain(bus, "billing", signals=[name])
     sig.publish(None)
 
-    drain(bus, "billing", signals=[name], retry_delay_ms=0)
+    drain(bus, "billing", signals=[name], retry_backoff=0)
 
     assert len(ran) == 2

@@ -45,7 +45,7 @@ def test_due_retry_does_not_claim_back_an_entry_taken_over(bus: Bus) -> None:
     async def scenario() -> tuple[list[Any], str]:
         client, entry_id = await _held_by_a_then_taken_by_b(bus, stream)
         a = _liveness(bus, client, "a")
-        a.schedule_retry(stream, entry_id, attempt=1)
+        a.schedule_retry(stream, entry_id, attempt=1, delay=0)
         a._burst = True  # the retry is due now
         claimed = await a._due_retries()
         owner = await _owner(client, stream, entry_id)
@@ -81,7 +81,7 @@ def test_due_retry_claims_an_entry_still_held(bus: Bus) -> None:
         entry_id = (await client.xadd(stream, {b"x": b"1"})).decode()
         await client.xreadgroup(SERVICE, "a", {stream: ">"})
         a = _liveness(bus, client, "a")
-        a.schedule_retry(stream, entry_id, attempt=1)
+        a.schedule_retry(stream, entry_id, attempt=1, delay=0)
         a._burst = True
         claimed = await a._due_retries()
         await client.aclose()
