@@ -14,7 +14,8 @@ Three roles touch Redis, each with only what its code paths use:
   dead-letters (XADD), heartbeats (the workers hash, WATCH/MULTI/EXEC to
   forget lost workers), takes over lost entries (XPENDING, XCLAIM, XINFO
   CONSUMERS, XGROUP DELCONSUMER), records the signed entries it handled
-  (SET NX, MGET) and trims the streams its service reads (XINFO GROUPS,
+  (SET NX, MGET), keeps the outcomes of receivers waiting for a retry
+  (HSET, HGETALL, DEL) and trims the streams its service reads (XINFO GROUPS,
   XPENDING, XTRIM). It never SCANs the keyspace.
 * **admin** (``busignal inspect``, ``dead``, ``service``): SCAN to find the
   namespace's streams, XLEN, XINFO, XRANGE, the dead-letter moves (EVAL:
@@ -71,13 +72,16 @@ ROLES: dict[str, Role] = {
             "worker",
             "run a service's receivers: read, reply, ack, dead-letter, take "
             "over lost entries, trim what its service read",
-            ("events", "dead", "reply", "partitions", "groups", "workers", "handled"),
+            (
+                "events", "dead", "reply", "partitions", "groups", "workers",
+                "handled", "outcomes",
+            ),
             (
                 "eval", "xreadgroup", "xread", "xrevrange", "xack", "xadd",
                 "set", "mget", "xclaim", "xpending", "xinfo|groups", "xinfo|consumers",
                 "xinfo|stream", "xgroup|create", "xgroup|delconsumer", "xtrim",
                 "exists", "rpush", "expire", "smembers", "hset", "hget",
-                "hgetall", "hdel", "watch", "unwatch", "multi", "exec",
+                "hgetall", "hdel", "del", "watch", "unwatch", "multi", "exec",
                 "discard",
             ),
         ),
@@ -114,6 +118,9 @@ def key_patterns(namespace: str, kinds: tuple[str, ...]) -> list[str]:
         # The records of the message ids a service handled (SET NX with a
         # TTL, read back with MGET), so a signed entry runs once per service.
         "handled": keys.events("*").removesuffix("events") + "handled:*",
+        # Per-receiver outcomes of an event waiting for a retry (HSET, HGETALL,
+        # DEL), so receivers that succeeded do not run again.
+        "outcomes": keys.events("*").removesuffix("events") + "outcomes:*",
     }
     return [f"~{by_kind[kind]}" for kind in kinds]
 

@@ -80,7 +80,11 @@ def test_acl_roles_each_do_their_whole_job(
     inspected = cli("inspect", "--json", "--url", admin)
     listed = cli("dead", "list", "faults_poison", "--url", admin)
     client.set("faults:poison:fixed", 1)
-    replayed = cli("dead", "replay", "faults_poison", "--all", "--url", admin)
+    # A replay re-signs each letter for its service: it needs the secret.
+    replayed = cli(
+        "dead", "replay", "faults_poison", "--all", "--url", admin,
+        env={"BUSIGNAL_SECRET": SECRET},
+    )  # fmt: skip
     declared = cli("service", "create", "faults_tick", "audit", "--url", admin)
     purged = cli("dead", "purge", "faults_poison", "--all", "--url", admin)
 
