@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--smoke] [--write] [--rounds N]``.
+"""``python -m benchmarks [--smoke] [--write] [--rounds N] [--soak [N]]``.
 
 Exit codes: 0 the run completed (targets missed or not, they are reported,
 not asserted); 1 a run failed (a worker died, Redis stopped); 2 something
@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, help="rounds (default 5)")
     parser.add_argument(
-        "--no-others", action="store_true", help="skip Celery and taskiq"
+        "--no-others", action="store_true", help="skip Celery, taskiq and FastStream"
     )
     parser.add_argument(
         "--cluster",
@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         finally:
             server.stop()
-    sides = others.sides(figures)
+    sides = [] if args.no_others else others.sides()
+    absent = others.absent()
     command = "python -m benchmarks " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(info)
     print()
-    print(report.table(figures, sides))
+    print(report.table(figures, sides, absent=absent))
     print()
     note = " (smoke run: too few events to mean anything)" if args.smoke else ""
     print(f"targets{note}:")
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = "\n\n".join(
             [
                 info,
-                report.table(figures, sides, markdown=True),
+                report.table(figures, sides, markdown=True, absent=absent),
                 "```\n" + "\n".join(lines) + "\n```",
                 "![round trips and drain rates](results.png)",
             ]
