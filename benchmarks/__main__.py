@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: a local Redis Cluster, throughput with 1, 2, 3 partitions",
     )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        metavar="N",
+        help="instead: one worker handles N events (default 1,000,000) while its "
+        "memory is sampled; with --write, draws soak.png",
+    )
     return parser
 
 
@@ -84,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cluster.main(500 if args.smoke else 20_000)
         return 0
+    if args.soak is not None:
+        return _soak(args.soak, args.write)
     plan = Plan.smoke() if args.smoke else Plan()
     if args.rounds:
         plan = Plan(**{**_fields(plan), "rounds": args.rounds})
@@ -126,6 +137,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"wrote {report.write_readme(text)}")
         print(report.write_plot(figures, sides))
+    return 0
+
+
+#: The worker's default dead-letter cap (``WorkerConfig.dead_maxlen``).
+_DEAD_CAP = 100_000
+
+
+def _soak(events: int, write: bool) -> int:
+    from benchmarks import soak
+
+    if events < 1:
+        print(
+            f"benchmarks: --soak takes a positive count, not {events}", file=sys.stderr
+        )
+        return 2
+    with tempfile.TemporaryDirectory(prefix="busignal-soak-") as tmp:
+        server = RedisServer(Path(tmp))
+        server.start()
+        try:
+            version = server.version()
+            result = soak.run(server, events, Path(tmp))
+        except RuntimeError as exc:
+            print(f"benchmarks: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            server.stop()
+    print(report.machine(version, "python -m benchmarks " + shlex.join(sys.argv[1:])))
+    print("\n".join(result.verdicts(_DEAD_CAP)))
+    if write:
+        print(soak.write_plot(result))
     return 0
 
 

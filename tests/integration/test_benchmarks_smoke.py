@@ -88,3 +88,22 @@ def test_benchmarks_without_redis_server_names_it(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "redis-server" in result.stderr
+
+
+@pytest.mark.timeout(150)
+def test_benchmarks_soak_small_prints_memory_and_bounds() -> None:
+    result = _run("--soak", "20000")
+
+    assert result.returncode == 0, result.stderr
+    assert "soak: 20,000 events" in result.stdout
+    for measure in ("worker RSS growth", "events stream length", "dead letters"):
+        assert measure in result.stdout, f"{measure} missing:\n{result.stdout}"
+    # Too few events to judge growth after the 100k warm-up: it says so.
+    assert "N/A   worker RSS growth" in result.stdout
+
+
+def test_benchmarks_soak_refuses_a_count_below_one() -> None:
+    result = _run("--soak", "0")
+
+    assert result.returncode == 2
+    assert "--soak takes a positive count, not 0" in result.stderr
