@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--smoke] [--write] [--rounds N] [--signed]``.
+"""``python -m benchmarks [--smoke] [--write] [--rounds N] [--signed] [--soak [N]]``.
 
 Exit codes: 0 the run completed (targets missed or not, they are reported,
 not asserted); 1 a run failed (a worker died, Redis stopped); 2 something
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, help="rounds (default 5)")
     parser.add_argument(
-        "--no-others", action="store_true", help="skip Celery and taskiq"
+        "--no-others", action="store_true", help="skip Celery, taskiq and FastStream"
     )
     parser.add_argument(
         "--signed",
@@ -50,6 +50,15 @@ def _parser() -> argparse.ArgumentParser:
         "--cluster",
         action="store_true",
         help="instead: a local Redis Cluster, throughput with 1, 2, 3 partitions",
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        metavar="N",
+        help="instead: one worker handles N events (default 1,000,000) while its "
+        "memory is sampled; with --write, draws soak.png",
     )
     return parser
 
@@ -92,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cluster.main(500 if args.smoke else 20_000)
         return 0
+    if args.soak is not None:
+        return _soak(args.soak, args.write)
     if args.signed:  # the workers inherit the environment
         os.environ["BUSIGNAL_SECRET"] = secrets.token_hex(32)
     else:
@@ -110,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         finally:
             server.stop()
-    sides = others.sides(figures)
+    sides = [] if args.no_others else others.sides()
+    absent = others.absent()
     command = "python -m benchmarks " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
@@ -118,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(info)
     print()
-    print(report.table(figures, sides))
+    print(report.table(figures, sides, absent=absent))
     print()
     note = " (smoke run: too few events to mean anything)" if args.smoke else ""
     print(f"targets{note}:")
@@ -130,13 +142,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = "\n\n".join(
             [
                 info,
-                report.table(figures, sides, markdown=True),
+                report.table(figures, sides, markdown=True, absent=absent),
                 "```\n" + "\n".join(lines) + "\n```",
                 "![round trips and drain rates](results.png)",
             ]
         )
         print(f"wrote {report.write_readme(text)}")
         print(report.write_plot(figures, sides))
+    return 0
+
+
+#: The worker's default dead-letter cap (``WorkerConfig.dead_maxlen``).
+_DEAD_CAP = 100_000
+
+
+def _soak(events: int, write: bool) -> int:
+    from benchmarks import soak
+
+    if events < 1:
+        print(
+            f"benchmarks: --soak takes a positive count, not {events}", file=sys.stderr
+        )
+        return 2
+    with tempfile.TemporaryDirectory(prefix="busignal-soak-") as tmp:
+        server = RedisServer(Path(tmp))
+        server.start()
+        try:
+            version = server.version()
+            result = soak.run(server, events, Path(tmp))
+        except RuntimeError as exc:
+            print(f"benchmarks: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            server.stop()
+    print(report.machine(version, "python -m benchmarks " + shlex.join(sys.argv[1:])))
+    print("\n".join(result.verdicts(_DEAD_CAP)))
+    if write:
+        print(soak.write_plot(result))
     return 0
 
 

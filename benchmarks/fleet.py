@@ -99,6 +99,18 @@ def consumers(client: redis.Redis, stream: str, group: str) -> int:
     return 0 if info is None else int(info["consumers"])
 
 
+def drained(client: redis.Redis, stream: str, group: str) -> bool:
+    """True once ``group`` has read ``stream`` to its end and acknowledged all."""
+    info = _group(client, stream, group)
+    if info is None:
+        return False
+    try:
+        last: Any = client.xinfo_stream(stream)["last-generated-id"]
+    except redis.ResponseError:
+        return False
+    return bool(info["last-delivered-id"] == last and int(info["pending"]) == 0)
+
+
 def drain_rate(
     client: redis.Redis,
     stream: str,
@@ -122,7 +134,7 @@ def drain_rate(
         for proc in workers:
             proc.resume()
 
-    def drained() -> bool:
+    def done() -> bool:
         info = _group(client, stream, group)
         return (
             info is not None
@@ -131,7 +143,7 @@ def drain_rate(
         )
 
     deadline = started + 300
-    while not drained():
+    while not done():
         if time.perf_counter() > deadline:
             raise RuntimeError(f"{group} did not drain {stream} within 300s")
         time.sleep(0.001)

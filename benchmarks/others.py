@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import importlib
 import os
 import signal
 import time
@@ -42,40 +42,76 @@ from typing import Any
 import redis
 
 from benchmarks.fleet import drain_rate
-from benchmarks.procs import Proc, RedisServer, python_module, rss_kib, wait_for
+from benchmarks.procs import (
+    Proc,
+    RedisServer,
+    children,
+    python_module,
+    rss_kib,
+    wait_for,
+)
 from benchmarks.stats import Figures
 
 __all__ = ["run_all", "sides", "skipped"]
 
-CELERY, TASKIQ = "celery", "taskiq"
+CELERY, TASKIQ, FASTSTREAM = "celery", "taskiq", "faststream"
+#: Every other library's column, in table order; the modules each needs.
+PEERS = {
+    CELERY: ("celery",),
+    TASKIQ: ("taskiq", "taskiq_redis"),
+    FASTSTREAM: ("faststream.redis", "typer"),
+}
+_INSTALL = {
+    CELERY: "pip install 'celery[redis]'",
+    TASKIQ: "pip install taskiq taskiq-redis",
+    FASTSTREAM: "pip install 'faststream[redis,cli]'",
+}
 #: Per round, at most: more round trips or a longer backlog add little.
 SENDS, BACKLOG = 500, 5000
-_skipped: list[str] = []
+_skipped: dict[str, str] = {}
 
 
 def run_all(server: RedisServer, plan: Any, logs: Path, figures: Figures) -> None:
-    """Measure every installed library; note the others as skipped."""
+    """Measure every installed library; note the others as not installed."""
+    from benchmarks import faststream_peer
+
     _skipped.clear()
-    if importlib.util.find_spec("celery") is None:
-        _skipped.append("celery: skipped (not installed; pip install celery)")
-    else:
-        _celery(server, plan, logs, figures)
-    if any(importlib.util.find_spec(m) is None for m in ("taskiq", "taskiq_redis")):
-        _skipped.append(
-            "taskiq: skipped (not installed; pip install taskiq taskiq-redis)"
-        )
-    else:
-        _taskiq(server, plan, logs, figures)
+    runners = {CELERY: _celery, TASKIQ: _taskiq, FASTSTREAM: faststream_peer.run}
+    for side, modules in PEERS.items():
+        reason = _missing(modules)
+        if reason is not None:
+            _skipped[side] = f"{side}: not installed ({reason}; {_INSTALL[side]})"
+            continue
+        print(f"{side}: measuring", flush=True)
+        runners[side](server, plan, logs, figures)
 
 
-def sides(figures: Figures) -> list[str]:
-    """The extra table columns that have figures, in a fixed order."""
-    measured = {side for _, side in figures.rounds}
-    return [side for side in (CELERY, TASKIQ) if side in measured]
+def _missing(modules: tuple[str, ...]) -> str | None:
+    """Why one of ``modules`` cannot be imported, or None if all can.
+
+    Imported, not just looked up: a package that is there but broken
+    (a missing dependency) is as good as not installed.
+    """
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return str(exc) or f"cannot import {name}"
+    return None
+
+
+def sides() -> list[str]:
+    """The other libraries' table columns, measured or not, in a fixed order."""
+    return list(PEERS)
+
+
+def absent() -> set[str]:
+    """The sides whose library is not installed (their cells say so)."""
+    return set(_skipped)
 
 
 def skipped() -> list[str]:
-    return list(_skipped)
+    return list(_skipped.values())
 
 
 def _celery(server: RedisServer, plan: Any, logs: Path, figures: Figures) -> None:
@@ -270,7 +306,7 @@ class _Forked:
 
         def forked() -> bool:
             manager.check_alive()
-            found[:] = _children(manager.pid)
+            found[:] = children(manager.pid)
             return bool(found)
 
         wait_for(forked, timeout=60, what="the taskiq worker process")
@@ -281,7 +317,7 @@ class _Forked:
     def check_alive(self) -> None:
         """RuntimeError (with the log tail) unless the child is still the one."""
         self.manager.check_alive()
-        if self.pid not in _children(self.manager.pid):
+        if self.pid not in children(self.manager.pid):
             tail = self.manager.log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"taskiq worker process {self.pid} exited:\n{tail}")
 
@@ -301,17 +337,3 @@ class _Forked:
         if [a.decode(errors="replace") for a in argv] == command:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-
-
-def _children(pid: int) -> list[int]:
-    """The live processes whose parent is ``pid`` (from /proc/*/stat)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid ...": comm may hold spaces or parentheses
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return sorted(out)

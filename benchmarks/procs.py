@@ -26,6 +26,7 @@ __all__ = [
     "Pausable",
     "Proc",
     "RedisServer",
+    "children",
     "rss_kib",
     "wait_for",
 ]
@@ -174,3 +175,17 @@ class Proc:
 def python_module(module: str, *args: str) -> list[str]:
     """The command running ``python -m module args`` with this interpreter."""
     return [sys.executable, "-m", module, *args]
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from /proc/*/stat)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces or parentheses
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return sorted(out)

@@ -11,7 +11,7 @@ from typing import Any
 
 from busignal import Signal, receiver
 
-__all__ = ["adrain", "drain", "drain2", "fan", "ping", "sink"]
+__all__ = ["FAIL_EVERY", "adrain", "drain", "drain2", "fan", "ping", "sink", "soak"]
 
 #: send round trip, one service.
 ping = Signal("bench.ping")
@@ -25,6 +25,9 @@ adrain = Signal("bench.adrain")
 drain2 = Signal("bench.drain2")
 #: publish rate: no service reads it.
 sink = Signal("bench.sink")
+#: the soak (``--soak``): one event in FAIL_EVERY fails, to make dead letters.
+soak = Signal("bench.soak")
+FAIL_EVERY = 5
 
 
 @receiver([ping, fan, drain, drain2])
@@ -36,4 +39,12 @@ def plus_one(sender: Any, x: int, **kwargs: Any) -> int:
 @receiver(adrain)
 async def aplus_one(sender: Any, x: int, **kwargs: Any) -> int:
     """The trivial async handler."""
+    return x + 1
+
+
+@receiver(soak)
+def plus_one_or_fail(sender: Any, x: int, **kwargs: Any) -> int:
+    """``x + 1``, but raises for one ``x`` in ``FAIL_EVERY`` (a dead letter)."""
+    if x % FAIL_EVERY == FAIL_EVERY - 1:
+        raise ValueError(f"soak: event {x} fails on purpose")
     return x + 1

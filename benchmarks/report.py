@@ -11,7 +11,7 @@ import datetime
 import os
 import platform
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from benchmarks.scenarios import BASELINE, BUSIGNAL, SCENARIOS
@@ -42,8 +42,13 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:,.0f}"
 
 
-def rows(figures: Figures, others: Sequence[str] = ()) -> list[list[str]]:
-    """Table rows: scenario, unit, busignal, baseline, ratio, then other sides."""
+def rows(
+    figures: Figures, others: Sequence[str] = (), absent: Collection[str] = ()
+) -> list[list[str]]:
+    """Table rows: scenario, unit, busignal, baseline, ratio, then other sides.
+
+    A side in ``absent`` (its library is not installed) says so in its cells.
+    """
     out = []
     for scenario in SCENARIOS:
         for key, unit in _metrics(scenario):
@@ -51,14 +56,24 @@ def rows(figures: Figures, others: Sequence[str] = ()) -> list[list[str]]:
             r = ratio(ours, base)
             row = [key, unit, _fmt(ours, unit), _fmt(base, unit)]
             row.append("-" if r is None else f"{r:.2f}x")
-            row += [_fmt(figures.median(key, side), unit) for side in others]
+            row += [
+                "not installed"
+                if side in absent
+                else _fmt(figures.median(key, side), unit)
+                for side in others
+            ]
             out.append(row)
     return out
 
 
-def table(figures: Figures, others: Sequence[str] = (), markdown: bool = False) -> str:
+def table(
+    figures: Figures,
+    others: Sequence[str] = (),
+    markdown: bool = False,
+    absent: Collection[str] = (),
+) -> str:
     header = ["scenario", "unit", BUSIGNAL, BASELINE, "busignal/baseline", *others]
-    body = rows(figures, others)
+    body = rows(figures, others, absent)
     if markdown:
         lines = [header, ["---"] * len(header), *body]
         return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
@@ -165,7 +180,8 @@ def write_plot(figures: Figures, others: Sequence[str] = ()) -> str:
         from matplotlib.ticker import NullFormatter
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install -e .[bench])"
-    sides = [BUSIGNAL, BASELINE, *others]
+    measured = {side for _, side in figures.rounds}
+    sides = [side for side in (BUSIGNAL, BASELINE, *others) if side in measured]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, scenario in zip(axes[:2], LATENCIES, strict=True):
         for side in sides:

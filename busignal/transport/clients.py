@@ -16,6 +16,9 @@ typed as the plain clients: they offer the same commands. A cluster URL
 that points at a plain server, or a plain URL that points at a cluster
 node, fails with ``ConfigurationError`` at first use (``MOVED`` or "cluster
 mode is not enabled"), not with a redirection traceback.
+
+Redis Sentinel: ``redis+sentinel://host:26379,host:26379/MASTER/db`` (or
+``rediss+sentinel://``); see ``busignal.transport.sentinel``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from busignal.errors import BusUnavailable, ConfigurationError
+from busignal.transport import sentinel
 
 __all__ = [
     "CONNECTION_ERRORS",
@@ -60,7 +64,15 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.SlotNotCoveredError,
 )
 
-_SCHEMES = ("redis", "rediss", "unix", "memory", "redis+cluster", "rediss+cluster")
+_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "memory",
+    "redis+cluster",
+    "rediss+cluster",
+    *sentinel.SCHEMES,
+)
 _BACKOFF = ExponentialWithJitterBackoff(base=0.05, cap=0.5)
 # Only a refused or dropped connection is retried (briefly). A timeout is
 # not: the command may have run, and a send must not outlive its deadline.
@@ -237,12 +249,17 @@ class Transport:
         self.url = url
         self.is_memory = scheme == "memory"
         self.is_cluster = cluster or scheme.endswith("+cluster")
-        if self.is_cluster and scheme in ("memory", "unix"):
+        if self.is_cluster and scheme in ("memory", "unix", *sentinel.SCHEMES):
             raise ConfigurationError(
                 f"{scheme}:// cannot be a Redis Cluster; use redis+cluster://host:port"
             )
         self._node_url, self._nodes = (
             cluster_nodes(url) if self.is_cluster else (url, [])
+        )
+        self._sentinel = (
+            sentinel.SentinelTarget.parse(url, redact(url))
+            if sentinel.is_sentinel(url)
+            else None
         )
         self.connect_timeout = connect_timeout
         self.socket_timeout = socket_timeout
@@ -277,6 +294,8 @@ class Transport:
         if self.is_cluster:
             return self._sync_cluster(timeout)
         retry = Retry(_BACKOFF, 2, supported_errors=_RETRIED)
+        if self._sentinel is not None:
+            return self._sentinel.sync_client(self._options(timeout), retry)
         return redis.Redis.from_url(self.url, retry=retry, **self._options(timeout))
 
     def _sync_cluster(self, timeout: float | None) -> redis.Redis:
@@ -318,6 +337,8 @@ class Transport:
             # Same command methods as redis.asyncio.Redis (see sync_client).
             return cast(redis.asyncio.Redis, cluster)
         retry = AsyncRetry(_BACKOFF, 2, supported_errors=_RETRIED)
+        if self._sentinel is not None:
+            return self._sentinel.async_client(self._options(timeout), retry)
         return redis.asyncio.Redis.from_url(
             self.url, retry=retry, **self._options(timeout)
         )

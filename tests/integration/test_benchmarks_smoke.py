@@ -5,6 +5,7 @@ Timings are never asserted: the machines tests run on are shared.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -41,6 +42,34 @@ def test_benchmarks_smoke_prints_every_scenario() -> None:
     assert "targets" in result.stdout
     # The fan-out target is read beside what the baseline's own fan-out costs.
     assert "the baseline loop's own 4-service p50 is" in result.stdout
+    # FastStream is measured where it is installed (the bench extra has it).
+    header, *rows = result.stdout.split("\nscenario", 1)[1].splitlines()
+    assert "faststream" in header
+    drain = next(r for r in rows if r.startswith("drain_sync_1w")).split()
+    if importlib.util.find_spec("faststream") is not None:
+        assert drain[-1].replace(",", "").isdigit(), drain  # a measured rate
+    else:
+        assert drain[-2:] == ["not", "installed"], drain
+
+
+@pytest.mark.timeout(150)
+def test_benchmarks_smoke_without_faststream_or_celery_says_not_installed(
+    tmp_path: Path,
+) -> None:
+    for name in ("faststream", "celery"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(
+            f'raise ImportError("No module named {name!r}")\n'
+        )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
+
+    result = _run("--smoke", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "faststream: not installed (No module named 'faststream'" in result.stdout
+    assert "celery: not installed (No module named 'celery'" in result.stdout
+    publish = next(r for r in result.stdout.splitlines() if r.startswith("publish_one"))
+    assert publish.count("not installed") == 2
 
 
 @pytest.mark.timeout(150)
@@ -59,3 +88,22 @@ def test_benchmarks_without_redis_server_names_it(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "redis-server" in result.stderr
+
+
+@pytest.mark.timeout(150)
+def test_benchmarks_soak_small_prints_memory_and_bounds() -> None:
+    result = _run("--soak", "20000")
+
+    assert result.returncode == 0, result.stderr
+    assert "soak: 20,000 events" in result.stdout
+    for measure in ("worker RSS growth", "events stream length", "dead letters"):
+        assert measure in result.stdout, f"{measure} missing:\n{result.stdout}"
+    # Too few events to judge growth after the 100k warm-up: it says so.
+    assert "N/A   worker RSS growth" in result.stdout
+
+
+def test_benchmarks_soak_refuses_a_count_below_one() -> None:
+    result = _run("--soak", "0")
+
+    assert result.returncode == 2
+    assert "--soak takes a positive count, not 0" in result.stderr
