@@ -13,8 +13,8 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from importlib import metadata
 
+import busignal
 from busignal.bus.bus import Bus
 from busignal.bus.sources import Resolved, Source, resolve
 from busignal.errors import BusignalError, BusUnavailable, UsageError
@@ -98,20 +98,14 @@ def _worker(args: argparse.Namespace) -> int:
     return worker.run()
 
 
-def _version() -> str:
-    """The installed distribution's version (what pip and bug reports name)."""
-    try:
-        return metadata.version("busignal")
-    except metadata.PackageNotFoundError:  # run from a checkout never installed
-        return "unknown (not installed)"
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="busignal", description="Distributed Django signals over Redis streams."
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
-    parser.add_argument("--version", action="version", version=f"busignal {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"busignal {busignal.__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     worker = commands.add_parser("worker", help="run the receivers of a service")
