@@ -172,7 +172,7 @@ def serve_metrics(
     worker: Worker,
     port: int,
     *,
-    addr: str = "0.0.0.0",
+    addr: str = "127.0.0.1",
     registry: CollectorRegistry = REGISTRY,
 ) -> PrometheusObserver:
     """Observe ``worker`` and serve its metrics over HTTP on ``port``.
