@@ -36,10 +36,14 @@ def watch(
     """Call ``show()`` every ``seconds`` until interrupted; the exit code (0)."""
     out = out or sys.stdout
     terminal = _is_terminal(out)
+    first = True
     try:
         while True:
             if terminal:
                 out.write(_CLEAR)
+            elif title and not first:
+                out.write("\n")  # into a pipe: a blank line between showings
+            first = False
             if title:
                 stamp = datetime.now().strftime("%H:%M:%S")
                 out.write(f"{title}, every {seconds:g}s (Ctrl-C to stop) {stamp}\n")
