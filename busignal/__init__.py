@@ -8,6 +8,8 @@ processes, and their receivers' results come back.
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from busignal.bus.bus import Bus
 from busignal.bus.default import configure, get_bus
 from busignal.dispatch.retry import Retry
@@ -46,4 +48,7 @@ __all__ = [
     "register_exception",
 ]
 
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml
+    __version__ = _metadata.version("busignal")
+except _metadata.PackageNotFoundError:  # a checkout on sys.path, never installed
+    __version__ = "0+unknown"

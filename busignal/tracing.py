@@ -5,26 +5,47 @@ A sender's comes from ``outgoing()``: an installed hook (OpenTelemetry, see
 ``busignal.contrib.otel``) or else the ``traceparent`` context variable. A
 worker sets that variable while the receivers of a delivery run, so an
 event a receiver sends carries the same trace on.
+
+A send or publish over a bus runs inside ``producing(signal, operation)``:
+with a producer hook installed (OpenTelemetry's PRODUCER span), the
+traceparent sent is that span's, so every send has a span of its own and
+the worker's span for the event hangs under it, even when the caller was
+in no span at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 
-__all__ = ["continuing", "install", "outgoing", "traceparent"]
+__all__ = ["Producer", "continuing", "install", "outgoing", "producing", "traceparent"]
 
 #: The current W3C ``traceparent`` ("" for none).
 traceparent: ContextVar[str] = ContextVar("busignal_traceparent", default="")
 
+#: ``producer(signal, operation, count)``: the context a send or publish
+#: runs in (``operation`` is "send" or "publish"; ``count`` the events).
+Producer = Callable[[str, str, int], AbstractContextManager[object]]
+
 _hook: Callable[[], str] | None = None
+_producer: Producer | None = None
+_NOTHING: AbstractContextManager[object] = nullcontext()
 
 
-def install(hook: Callable[[], str] | None) -> None:
-    """Use ``hook()`` to produce the traceparent of outgoing events (None: remove)."""
-    global _hook
-    _hook = hook
+def install(hook: Callable[[], str] | None, producer: Producer | None = None) -> None:
+    """Use ``hook()`` to produce the traceparent of outgoing events, and
+    ``producer`` as the context of every send and publish (None: remove)."""
+    global _hook, _producer
+    _hook, _producer = hook, producer
+
+
+def producing(
+    signal: str, operation: str, count: int = 1
+) -> AbstractContextManager[object]:
+    """The context to send or publish ``count`` events of ``signal`` in."""
+    producer = _producer
+    return _NOTHING if producer is None else producer(signal, operation, count)
 
 
 def outgoing() -> str:

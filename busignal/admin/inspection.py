@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +28,7 @@ from typing import Any
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.cli.console import Console
+from busignal.cli.watch import watch, watch_seconds
 from busignal.transport.clients import redact
 from busignal.wire.records import text
 from busignal.worker import heartbeat
@@ -320,15 +322,23 @@ def _up(worker: WorkerInfo) -> tuple[str, int]:
 
 def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
     bus = make_bus(args.url, args.namespace)
-    try:
+    console = Console(plain=args.plain)
+
+    def show() -> None:
         report = inspect_bus(bus)
+        if args.json:  # watched: one object a line, for a script to read
+            print(json.dumps(report.as_dict(), indent=None if args.watch else 2))
+        else:
+            print_report(report, console)
+        sys.stdout.flush()
+
+    try:
+        if args.watch is None:
+            show()
+            return 0
+        return watch(show, args.watch, title="" if args.json else "busignal inspect")
     finally:
         bus.close()
-    if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        print_report(report, Console(plain=args.plain))
-    return 0
 
 
 def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
@@ -340,4 +350,13 @@ def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
     inspect.add_argument("--namespace", help="key namespace (default: busignal)")
     inspect.add_argument("--json", action="store_true", help="JSON, for scripts")
     inspect.add_argument("--plain", action="store_true", help="plain text, no rich")
+    inspect.add_argument(
+        "--watch",
+        nargs="?",
+        type=watch_seconds,
+        const=2.0,
+        metavar="SECONDS",
+        help="show it again every SECONDS (2 if not given) until Ctrl-C; with "
+        "--json, one object a line",
+    )
     inspect.set_defaults(run=lambda args: _run(args, make_bus))

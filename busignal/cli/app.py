@@ -1,45 +1,39 @@
 """The ``busignal`` command: ``worker``, ``dead`` and the other subcommands.
 
 Exit codes: 0 success; 1 runtime failure (Redis unreachable, forced stop);
-2 bad usage (a module that does not import, no receivers, bad options).
+2 bad usage (a module that does not import, no receivers, bad options, an
+environment default a flag cannot take).
+
+Every subcommand takes ``--log-level`` and ``--log-format`` (also before
+the subcommand's name), and its help shows each flag's default and the
+environment variable behind it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
-import os
 import sys
-import traceback
-from collections.abc import Sequence
-from importlib import metadata
+from collections.abc import Callable, Sequence
 
 import redis
 
+import busignal
 from busignal.bus.bus import Bus
-from busignal.bus.sources import Resolved, Source, resolve
+from busignal.cli.flags import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    HelpFormatter,
+    env_default,
+    first_bad_env,
+    walk,
+)
+from busignal.cli.logs import configure_logging
+from busignal.cli.worker import resolve_bus
 from busignal.errors import BusignalError, BusUnavailable, UsageError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-def _bus(url: str | None, namespace: str | None) -> Bus:
-    return _resolve(url, namespace, None).bus()
-
-
-def _resolve(
-    url: str | None, namespace: str | None, settings: Source | None
-) -> Resolved:
-    """The bus from the flags, then the Django settings, then the environment."""
-    flags = Source("command line", url=url, namespace=namespace)
-    resolved = resolve(flags, settings, os.environ)
-    if resolved is None:
-        also = " or BUSIGNAL['URL'] in the Django settings" if settings else ""
-        raise UsageError(f"no Redis URL: pass --url or set BUSIGNAL_URL{also}")
-    return resolved
 
 
 def refused_command(exc: BaseException) -> bool:
@@ -50,147 +44,108 @@ def refused_command(exc: BaseException) -> bool:
     )
 
 
-def import_modules(modules: Sequence[str]) -> None:
-    """Import the modules that register receivers; UsageError if one fails."""
-    sys.path.insert(0, os.getcwd())
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as exc:
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            raise UsageError(f"cannot import module {name!r}: {detail}") from exc
+def _bus(url: str | None, namespace: str | None) -> Bus:
+    return resolve_bus(url, namespace, None).bus()
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from busignal.worker.worker import Worker, WorkerConfig
+def _choice(names: Sequence[str], what: str) -> Callable[[str], str]:
+    """An argparse type accepting ``names`` in any case, naming them if not."""
 
-    settings = None
-    if args.django_settings:
-        from busignal.contrib.django.runtime import setup
-
-        settings = setup(args.django_settings)  # what the settings say of the bus
-    elif not args.modules:
-        raise UsageError("name the modules that connect receivers")
-    resolved = _resolve(args.url, args.namespace, settings)
-    bus = resolved.bus()
-    import_modules(args.modules)
-    config = WorkerConfig(
-        service=args.service,
-        concurrency=args.concurrency,
-        batch=args.batch,
-        max_deliveries=args.max_deliveries,
-        retry_backoff=args.retry_backoff,
-        grace=args.grace,
-        heartbeat_interval=args.heartbeat,
-        consumer=args.name,
-    )
-    worker = Worker(bus, config, signals_to_serve=args.signal or None)
-    if not worker.routes.streams(bus.keys) and not worker.routes.broadcast_streams(
-        bus.keys
-    ):
-        raise UsageError(
-            f"modules {', '.join(args.modules) or '(none)'} register no receivers "
-            f"on named signals; connect some with @receiver(Signal('name'))"
+    def parse(text: str) -> str:
+        for name in names:
+            if text.lower() == name.lower():
+                return name
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a {what}; choose one of {', '.join(names)}"
         )
-    if args.metrics_port is not None:
-        from busignal.contrib.prometheus import serve_metrics
 
-        serve_metrics(worker, args.metrics_port)
-    if args.otel:
-        from busignal.contrib import otel
-
-        otel.instrument(worker=worker)
-    logging.getLogger("busignal").info(
-        "worker %s serving %s on %s",
-        worker.consumer,
-        ", ".join(worker.routes.streams(bus.keys)),
-        resolved.describe(),
-    )
-    return worker.run()
+    parse.__name__ = what
+    return parse
 
 
-def _version() -> str:
-    """The installed distribution's version (what pip and bug reports name)."""
-    try:
-        return metadata.version("busignal")
-    except metadata.PackageNotFoundError:  # run from a checkout never installed
-        return "unknown (not installed)"
+def _log_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--log-level`` and ``--log-format``; a subcommand's never hide the top's.
+
+    The top-level parser holds the defaults (and reads the environment);
+    a subcommand's flags default to nothing, so ``busignal --log-level
+    DEBUG worker ...`` and ``busignal worker --log-level DEBUG ...`` agree.
+    """
+    level, fmt = _choice(LOG_LEVELS, "log level"), _choice(LOG_FORMATS, "log format")
+    helps = {
+        "--log-level": f"log this and worse: {', '.join(LOG_LEVELS)}",
+        "--log-format": "text, or json: one JSON object per line, for log shippers",
+    }
+    if top:
+        env_default(
+            parser,
+            "--log-level",
+            "BUSIGNAL_LOG_LEVEL",
+            type=level,
+            default="INFO",
+            metavar="LEVEL",
+            expected=f"a log level ({', '.join(LOG_LEVELS)})",
+            help=helps["--log-level"],
+        )
+        env_default(
+            parser,
+            "--log-format",
+            "BUSIGNAL_LOG_FORMAT",
+            type=fmt,
+            default="text",
+            metavar="FORMAT",
+            expected="text or json",
+            help=helps["--log-format"],
+        )
+        return
+    for flag, variable, default, metavar, kind in (
+        ("--log-level", "BUSIGNAL_LOG_LEVEL", "INFO", "LEVEL", level),
+        ("--log-format", "BUSIGNAL_LOG_FORMAT", "text", "FORMAT", fmt),
+    ):
+        parser.add_argument(
+            flag,
+            type=kind,
+            default=argparse.SUPPRESS,
+            metavar=metavar,
+            help=f"{helps[flag]} (env {variable}; default: {default})",
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="busignal", description="Distributed Django signals over Redis streams."
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
-    parser.add_argument("--version", action="version", version=f"busignal {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"busignal {busignal.__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    worker = commands.add_parser("worker", help="run the receivers of a service")
-    worker.add_argument("modules", nargs="*", help="modules that connect receivers")
-    worker.add_argument("--service", required=True, help="service (consumer group)")
-    worker.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
-    worker.add_argument("--namespace", help="key namespace (default: busignal)")
-    worker.add_argument("--concurrency", type=int, default=8, help="receiver threads")
-    worker.add_argument(
-        "--batch", type=int, default=100, help="entries read at a time per stream"
-    )
-    worker.add_argument(
-        "--max-deliveries",
-        type=int,
-        default=5,
-        metavar="N",
-        help="runs of a failing receiver without a retry policy before its "
-        "event is dead-lettered (default: 5)",
-    )
-    worker.add_argument(
-        "--retry-backoff",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="seconds between those runs (default: 2.0); receivers connected "
-        "with retry=busignal.Retry(...) follow their own policy",
-    )
-    worker.add_argument("--grace", type=float, default=30.0, help="seconds on SIGTERM")
-    worker.add_argument("--heartbeat", type=float, default=2.0, help="seconds")
-    worker.add_argument("--name", help="consumer name (default: unique per process)")
-    worker.add_argument(
-        "--signal", action="append", help="serve only this signal (repeatable)"
-    )
-    worker.add_argument(
-        "--django-settings",
-        help="set DJANGO_SETTINGS_MODULE and run django.setup() before importing",
-    )
-    worker.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on this port"
-    )
-    worker.add_argument(
-        "--otel",
-        action="store_true",
-        help="record an OpenTelemetry span per delivery (extra 'otel'; the SDK "
-        "is configured as usual, e.g. by opentelemetry-instrument)",
-    )
-    worker.add_argument("--log-level", default=argparse.SUPPRESS)
-    worker.set_defaults(run=_worker)
-
     from busignal.admin import acl, inspection, services
-    from busignal.cli import dashboard, dead, demo
+    from busignal.cli import dashboard, dead, demo, ping, worker
 
+    worker.add_commands(commands)
     dead.add_commands(commands, _bus)
     inspection.add_commands(commands, _bus)
     services.add_commands(commands, _bus)
     acl.add_commands(commands)
     demo.add_commands(commands, _bus)
     dashboard.add_commands(commands, _bus)
+    ping.add_commands(commands, _bus)
+    for each in walk(parser):
+        each.formatter_class = HelpFormatter
+        _log_flags(each, top=each is parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    bad = first_bad_env(args)
+    if bad is not None:
+        parser.error(bad.message())
+    args.argv = argv  # what --reload runs again
+    configure_logging(args.log_level, args.log_format)
     try:
         code: int = args.run(args)
     except UsageError as exc:

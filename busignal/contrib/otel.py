@@ -1,23 +1,35 @@
-"""OpenTelemetry traces across the bus (extra ``otel``).
+"""OpenTelemetry traces across the bus (extra ``otel``: the API only).
 
-``instrument()`` makes every event sent carry the current span's W3C
-``traceparent``. On the worker side, ``SpanObserver`` records one
-CONSUMER span per delivery, a child of the sender's span, so a trace shows
-the send and each service's handling of it::
+``instrument()`` records a PRODUCER span around every ``send`` and
+``publish`` (``send order_paid``, ``publish order_paid``), a child of the
+current span if there is one, and puts its W3C ``traceparent`` on the
+event. On the worker side, ``SpanObserver`` records one CONSUMER span per
+delivery (``process order_paid``), a child of that PRODUCER span, so a
+trace shows the send and each service's handling of it, whether or not
+the sender was in a span::
 
     from busignal.contrib import otel
 
     otel.instrument()                      # in every process that sends
     otel.instrument(worker=worker)         # and in a worker you run yourself
 
+Attributes follow the OpenTelemetry messaging semantic conventions:
+``messaging.system`` (``busignal``), ``messaging.operation.type``
+(``send``, ``process``), ``messaging.operation.name``,
+``messaging.destination.name`` (the signal), ``messaging.message.id``,
+``messaging.consumer.group.name`` (the service) and
+``messaging.batch.message_count`` for a batch.
+
 Configure the OpenTelemetry SDK (a TracerProvider with an exporter) as
-usual; busignal only uses the API.
+usual: busignal depends on the API only, and which SDK and exporter to
+use is the application's choice.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, cast
 
 from busignal import tracing
@@ -44,7 +56,15 @@ if TYPE_CHECKING:
     from busignal.worker.delivery import Job
     from busignal.worker.worker import Worker
 
-__all__ = ["SpanObserver", "current_traceparent", "instrument", "uninstrument"]
+__all__ = [
+    "SpanObserver",
+    "current_traceparent",
+    "instrument",
+    "producer",
+    "uninstrument",
+]
+
+SYSTEM = "busignal"
 
 # The envelope carries a W3C traceparent, so it is produced and read with the
 # W3C propagator whatever the process's global propagators are (B3, Jaeger).
@@ -61,12 +81,12 @@ def current_traceparent() -> str:
 def instrument(
     *, worker: Worker | None = None, tracer_provider: TracerProvider | None = None
 ) -> SpanObserver | None:
-    """Put the current span's traceparent on every event this process sends.
+    """Record a PRODUCER span per send and publish, and carry it on the event.
 
     With ``worker``, also record a span per delivery that worker handles,
     current while its receivers run, and return the observer that does it.
     """
-    tracing.install(current_traceparent)
+    tracing.install(current_traceparent, producer(tracer_provider))
     if worker is None:
         return None
     observer = SpanObserver(tracer_provider)
@@ -76,14 +96,42 @@ def instrument(
 
 
 def uninstrument(*, worker: Worker | None = None) -> None:
-    """Stop putting OpenTelemetry's trace context on events (and, with
-    ``worker``, stop recording its deliveries)."""
+    """Stop the PRODUCER spans and OpenTelemetry's trace context on events
+    (and, with ``worker``, stop recording its deliveries)."""
     tracing.install(None)
     if worker is not None:
         worker.receiving = None
         worker.observers[:] = [
             o for o in worker.observers if not isinstance(o, SpanObserver)
         ]
+
+
+def producer(tracer_provider: TracerProvider | None = None) -> tracing.Producer:
+    """The hook that runs a send or publish inside its PRODUCER span.
+
+    The span is current while the event is encoded, so the traceparent the
+    event carries is this span's; an error raised (BusUnavailable,
+    SignalTimeout, a receiver's error that ``send`` raises) is recorded on
+    it and marks it failed.
+    """
+    tracer = trace.get_tracer("busignal", tracer_provider=tracer_provider)
+
+    @contextmanager
+    def producing(signal: str, operation: str, count: int) -> Iterator[object]:
+        attributes: dict[str, str | int] = {
+            "messaging.system": SYSTEM,
+            "messaging.operation.type": "send",
+            "messaging.operation.name": operation,
+            "messaging.destination.name": signal,
+        }
+        if count != 1:
+            attributes["messaging.batch.message_count"] = count
+        with tracer.start_as_current_span(
+            f"{operation} {signal}", kind=SpanKind.PRODUCER, attributes=attributes
+        ) as span:
+            yield span
+
+    return producing
 
 
 class SpanObserver:
@@ -131,13 +179,14 @@ class SpanObserver:
         delivery = job.delivery
         parent = _propagator.extract({"traceparent": delivery.trace})
         return self.tracer.start_span(
-            f"{delivery.signal} process",
+            f"process {delivery.signal}",
             context=parent,
             kind=SpanKind.CONSUMER,
             start_time=start_time,
             attributes={
-                "messaging.system": "busignal",
-                "messaging.operation": "process",
+                "messaging.system": SYSTEM,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
                 "messaging.destination.name": delivery.signal,
                 "messaging.message.id": delivery.message_id,
                 "messaging.consumer.group.name": delivery.service,

@@ -1,4 +1,4 @@
-"""Prometheus metrics for a worker: ``busignal worker --metrics-port 9100``.
+"""Prometheus metrics for a worker: ``busignal worker --metrics-addr 9100``.
 
 Needs the ``metrics`` extra (``pip install 'busignal[metrics]'``). The
 metrics, all labelled by ``signal`` and ``service``:
@@ -16,7 +16,7 @@ metrics, all labelled by ``signal`` and ``service``:
 
 Use it with your own ``Worker``::
 
-    serve_metrics(worker, 9100)   # before worker.run()
+    serve_metrics(worker, 9100)   # before worker.run(); binds 127.0.0.1
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def serve_metrics(
     worker: Worker,
     port: int,
     *,
-    addr: str = "0.0.0.0",
+    addr: str = "127.0.0.1",
     registry: CollectorRegistry = REGISTRY,
 ) -> PrometheusObserver:
     """Observe ``worker`` and serve its metrics over HTTP on ``port``.

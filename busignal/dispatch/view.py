@@ -9,9 +9,10 @@ signal only through ``ViewedSignal``, so this module does not import
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from busignal import tracing
 from busignal.bus.bus import Bus
 from busignal.bus.default import get_bus
 from busignal.dispatch.types import Receiver, Responses
@@ -109,7 +110,8 @@ class SignalView:
         if target is None:
             return self.signal.in_process.call(sender, named, robust=False)
         bus, name = target
-        return bus.send(name, sender, named, robust=False, **self._options())
+        with tracing.producing(name, "send"):
+            return bus.send(name, sender, named, robust=False, **self._options())
 
     def send_robust(self, sender: object, **named: object) -> Responses:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
@@ -117,7 +119,8 @@ class SignalView:
         if target is None:
             return self.signal.in_process.call(sender, named, robust=True)
         bus, name = target
-        return bus.send(name, sender, named, robust=True, **self._options())
+        with tracing.producing(name, "send"):
+            return bus.send(name, sender, named, robust=True, **self._options())
 
     async def asend(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send``."""
@@ -125,7 +128,8 @@ class SignalView:
         if target is None:
             return await self.signal.in_process.acall(sender, named, robust=False)
         bus, name = target
-        return await bus.asend(name, sender, named, robust=False, **self._options())
+        with tracing.producing(name, "send"):
+            return await bus.asend(name, sender, named, robust=False, **self._options())
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send_robust``."""
@@ -133,7 +137,8 @@ class SignalView:
         if target is None:
             return await self.signal.in_process.acall(sender, named, robust=True)
         bus, name = target
-        return await bus.asend(name, sender, named, robust=True, **self._options())
+        with tracing.producing(name, "send"):
+            return await bus.asend(name, sender, named, robust=True, **self._options())
 
     def publish(self, sender: object, **named: object) -> str:
         """Append one event to the signal's stream and return its entry id.
@@ -143,12 +148,14 @@ class SignalView:
         encoded.
         """
         bus, name = self._required_bus("publish")
-        return bus.publish(name, sender, named, self.signal.partitioning)
+        with tracing.producing(name, "publish"):
+            return bus.publish(name, sender, named, self.signal.partitioning)
 
     async def apublish(self, sender: object, **named: object) -> str:
         """The coroutine form of ``publish``."""
         bus, name = self._required_bus("apublish")
-        return await bus.apublish(name, sender, named, self.signal.partitioning)
+        with tracing.producing(name, "publish"):
+            return await bus.apublish(name, sender, named, self.signal.partitioning)
 
     def publish_many(
         self, sender: object, batch: Iterable[Mapping[str, object]]
@@ -159,4 +166,7 @@ class SignalView:
         names its index and nothing from the batch is written.
         """
         bus, name = self._required_bus("publish_many")
-        return bus.publish_many(name, sender, batch, self.signal.partitioning)
+        if not isinstance(batch, Sequence):
+            batch = list(batch)  # counted for the span, then encoded
+        with tracing.producing(name, "publish", len(batch)):
+            return bus.publish_many(name, sender, batch, self.signal.partitioning)

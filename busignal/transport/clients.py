@@ -44,6 +44,7 @@ __all__ = [
     "CONNECTION_ERRORS",
     "Transport",
     "cluster_nodes",
+    "forget_memory_server",
     "misconfigured",
     "redact",
     "refused_login",
@@ -222,6 +223,17 @@ def _memory_server(name: str) -> Any:
             server = fakeredis.FakeServer()
             _memory_servers[name] = server
         return server
+
+
+def forget_memory_server(name: str) -> None:
+    """Drop the in-process server of ``memory://name`` and everything it holds.
+
+    Clients already made keep it alive until they are closed; a later
+    ``memory://name`` starts empty. Test fixtures call this so a long test
+    session does not keep every test's data.
+    """
+    with _memory_lock:
+        _memory_servers.pop(name, None)
 
 
 class Transport:

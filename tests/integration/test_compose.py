@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +133,25 @@ def test_compose_services_start_with_the_same_commands_outside_docker(
     for process in processes:
         process.send_signal(signal.SIGTERM)
     assert [p.wait(30) for p in processes] == [0] * len(processes)
+
+
+def test_compose_worker_healthcheck_passes_while_redis_answers(
+    redis_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_factory()
+    workers = [name for name in _built() if name != "sender"]
+    checks = {name: _services()[name].get("healthcheck", {}) for name in workers}
+    assert all(check.get("test", [""])[0] == "CMD" for check in checks.values())
+    commands = [_local(check["test"][1:], server.url) for check in checks.values()]
+
+    def run_all() -> list[int]:
+        return [
+            subprocess.run(argv, env=env, capture_output=True, timeout=60).returncode
+            for argv, env in commands
+        ]
+
+    up = run_all()
+    server.stop()
+    down = run_all()
+
+    assert (up, down) == ([0] * len(workers), [1] * len(workers))
