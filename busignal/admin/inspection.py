@@ -13,6 +13,10 @@ A partitioned signal has one events stream per partition; it is reported
 once, its partitions aggregated (lengths, dead letters, pending and lag
 summed; consumers the most any partition has; the latest last delivered
 id), with each partition's own figures under ``by_partition``.
+
+Delayed events not yet due are counted per signal (``scheduled``), with
+the soonest due time (``next_due``, epoch seconds); a signal with
+scheduled events but no stream yet is listed too.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class PartitionInfo:
     length: int
     dead: int
     services: tuple[ServiceInfo, ...]
+    scheduled: int = 0  # delayed events not yet due
+    next_due: float | None = None  # the soonest one's due time (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,8 @@ class SignalInfo:
     services: tuple[ServiceInfo, ...]
     partitions: int = 1
     by_partition: tuple[PartitionInfo, ...] = ()
+    scheduled: int = 0  # delayed events not yet due, every partition
+    next_due: float | None = None  # the soonest one's due time (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,37 +158,64 @@ def _signal(name: str, parts: list[PartitionInfo], recorded: int) -> SignalInfo:
         services=tuple(_aggregate(by_service[n]) for n in sorted(by_service)),
         partitions=max(recorded, parts[-1].partition + 1),
         by_partition=tuple(parts),
+        scheduled=sum(p.scheduled for p in parts),
+        next_due=min((p.next_due for p in parts if p.next_due), default=None),
     )
+
+
+def _found(bus: Bus, client: Any) -> dict[str, list[tuple[int, str]]]:
+    """Signal name -> its (partition, events key) pairs: streams, and the
+    streams-to-be of signals that so far have only delayed events."""
+    streams: dict[str, list[tuple[int, str]]] = {}
+    keys = bus.keys
+    for pattern, events_of in (
+        (keys.events_pattern(), str),
+        (keys.scheduled_pattern(), keys.events_of_scheduled),
+    ):
+        for raw in client.scan_iter(match=pattern, count=500):
+            key = events_of(text(raw))
+            try:
+                name, partition = keys.partition_of(key)
+            except ValueError:
+                continue
+            streams.setdefault(name, []).append((partition, key))
+    return streams
+
+
+def _partition(partition: int, answers: list[Any]) -> PartitionInfo | None:
+    """One partition from its XLEN, XINFO GROUPS, dead XLEN, ZCARD and ZRANGE."""
+    length, groups, dead, waiting, first = answers
+    scheduled = 0 if isinstance(waiting, Exception) else int(waiting)
+    if isinstance(groups, Exception):  # no stream (yet), or not a stream
+        if isinstance(length, Exception) or int(length) or not scheduled:
+            return None
+        groups = []  # only delayed events so far
+    services = tuple(sorted((_service(g) for g in groups), key=lambda s: s.name))
+    due = float(first[0][1]) / 1000 if scheduled and first else None
+    return PartitionInfo(partition, int(length), int(dead), services, scheduled, due)
 
 
 def _signals(bus: Bus) -> list[SignalInfo]:
     client: Any = bus.client
-    streams: dict[str, list[tuple[int, str]]] = {}
-    for raw in client.scan_iter(match=bus.keys.events_pattern(), count=500):
-        key = text(raw)
-        try:
-            name, partition = bus.keys.partition_of(key)
-        except ValueError:
-            continue
-        streams.setdefault(name, []).append((partition, key))
+    streams = _found(bus, client)
     found = [(n, p, k) for n in sorted(streams) for p, k in sorted(set(streams[n]))]
     pipe = client.pipeline(transaction=False)
     for _, _, key in found:
         pipe.xlen(key)
         pipe.xinfo_groups(key)
         pipe.xlen(bus.keys.dead_of(key))
+        scheduled = bus.keys.scheduled_of(key)[0]
+        pipe.zcard(scheduled)
+        pipe.zrange(scheduled, 0, 0, withscores=True)
     for name in sorted(streams):
         pipe.smembers(bus.keys.partitions(name))
     answers = pipe.execute(raise_on_error=False) if found else []
     parts: dict[str, list[PartitionInfo]] = {}
     for index, (name, partition, _) in enumerate(found):
-        length, groups, dead = answers[3 * index : 3 * index + 3]
-        if isinstance(groups, Exception):  # the key is not a stream
-            continue
-        services = tuple(sorted((_service(g) for g in groups), key=lambda s: s.name))
-        info = PartitionInfo(partition, int(length), int(dead), services)
-        parts.setdefault(name, []).append(info)
-    recorded = dict(zip(sorted(streams), answers[3 * len(found) :], strict=True))
+        info = _partition(partition, answers[5 * index : 5 * index + 5])
+        if info is not None:
+            parts.setdefault(name, []).append(info)
+    recorded = dict(zip(sorted(streams), answers[5 * len(found) :], strict=True))
     signals = []
     for name in sorted(parts):
         members = recorded.get(name)
@@ -241,9 +276,10 @@ def inspect_bus(bus: Bus) -> Report:
 def print_report(report: Report, console: Console) -> None:
     """The readable form: a signals table and a workers table."""
     console.line(f"namespace {report.namespace!r} on {report.url}")
+    now = time.time()
     rows: list[list[object]] = []
     for sig in report.signals:
-        first = [sig.name, sig.length, sig.dead]
+        first = [sig.name, sig.length, sig.dead, _scheduled(sig, now)]
         partitions: object = sig.partitions
         if not sig.services:
             rows.append([*first, "(no service)", "", "", "", "", partitions])
@@ -260,13 +296,14 @@ def print_report(report: Report, console: Console) -> None:
                     partitions,
                 ]
             )
-            first, partitions = ["", "", ""], ""
+            first, partitions = ["", "", "", ""], ""
     console.table(
         f"signals ({len(report.signals)})",
         [
             "signal",
             "length",
             "dead",
+            "scheduled",
             "service",
             "consumers",
             "pending",
@@ -295,6 +332,15 @@ def print_report(report: Report, console: Console) -> None:
                 for w in report.lost
             ],
         )
+
+
+def _scheduled(signal: SignalInfo, now: float) -> str:
+    """``3, next in 42s``: delayed events waiting, and the soonest."""
+    if not signal.scheduled or signal.next_due is None:
+        return ""
+    left = signal.next_due - now
+    soon = "due now" if left <= 0 else f"in {_duration(left)}"
+    return f"{signal.scheduled}, next {soon}"
 
 
 def _duration(seconds: float) -> str:

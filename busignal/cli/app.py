@@ -147,10 +147,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     from busignal.admin import dead, inspection
-    from busignal.cli import demo
+    from busignal.cli import demo, scheduled
 
     dead.add_commands(commands, _bus)
     inspection.add_commands(commands, _bus)
+    scheduled.add_commands(commands, _bus)
     demo.add_commands(commands, _bus)
     return parser
 

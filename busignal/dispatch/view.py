@@ -9,11 +9,14 @@ signal only through ``ViewedSignal``, so this module does not import
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from busignal.bus.bus import Bus
 from busignal.bus.default import get_bus
+from busignal.bus.delayed import due_time, publish_later, publish_later_async
+from busignal.bus.durable import Durability, durability
 from busignal.dispatch.types import Receiver, Responses
 from busignal.errors import ConfigurationError
 
@@ -36,6 +39,8 @@ class ViewedSignal(Protocol):
     @property
     def partitioning(self) -> Partitioning: ...
     @property
+    def durable(self) -> Durability | None: ...
+    @property
     def in_process(self) -> InProcess: ...
     def find_receiver(self, receiver_id: str) -> Receiver | None: ...
 
@@ -45,9 +50,13 @@ class SignalView:
 
     with a timeout and a bus chosen for these calls. Without any bus (none
     given, none on the signal, none configured) sends stay in-process.
+    ``delay``/``eta`` delay publishing (``busignal.bus.delayed``; a send
+    cannot be delayed); ``durable`` overrides the signal's durability
+    (``busignal.bus.durable``). Bad values raise ConfigurationError here,
+    before any I/O.
     """
 
-    __slots__ = ("_bus", "signal", "timeout")
+    __slots__ = ("_bus", "_durable", "delay", "eta", "signal", "timeout")
 
     def __init__(
         self,
@@ -55,9 +64,15 @@ class SignalView:
         *,
         timeout: float | None = None,
         bus: Bus | None = None,
+        delay: float | None = None,
+        eta: object = None,
+        durable: bool | str | None = None,
     ) -> None:
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
+        due_time(delay, eta)  # refuses a bad delay or eta now
+        self.delay, self.eta = delay, eta
+        self._durable = signal.durable if durable is None else durability(durable)
         if bus is not None and signal.name is None:
             raise ConfigurationError(
                 "this Signal has no name, so it cannot be sent over a bus; "
@@ -95,9 +110,16 @@ class SignalView:
             "timeout": timeout,
             "find_receiver": self.signal.find_receiver,
             "partitioning": self.signal.partitioning,
+            "durable": self._durable,
         }
 
     def _target(self) -> tuple[Bus, str] | None:
+        if self.delay is not None or self.eta is not None:
+            raise ConfigurationError(
+                f"cannot delay a send (delay={self.delay!r}, eta={self.eta!r}): "
+                f"its caller would wait that long for the replies; use "
+                f"signal.using(delay=...).publish(sender, **kwargs)"
+            )
         bus = self.bus()
         if bus is None or self.signal.name is None:
             return None
@@ -125,6 +147,10 @@ class SignalView:
         if target is None:
             return await self.signal.in_process.acall(sender, named, robust=False)
         bus, name = target
+        if self._durable is not None:  # the wait shares the entry's connection
+            return await asyncio.to_thread(
+                lambda: bus.send(name, sender, named, robust=False, **self._options())
+            )
         return await bus.asend(name, sender, named, robust=False, **self._options())
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
@@ -133,6 +159,10 @@ class SignalView:
         if target is None:
             return await self.signal.in_process.acall(sender, named, robust=True)
         bus, name = target
+        if self._durable is not None:  # the wait shares the entry's connection
+            return await asyncio.to_thread(
+                lambda: bus.send(name, sender, named, robust=True, **self._options())
+            )
         return await bus.asend(name, sender, named, robust=True, **self._options())
 
     def publish(self, sender: object, **named: object) -> str:
@@ -143,12 +173,26 @@ class SignalView:
         encoded.
         """
         bus, name = self._required_bus("publish")
-        return bus.publish(name, sender, named, self.signal.partitioning)
+        parts, durable = self.signal.partitioning, self._durable
+        due = due_time(self.delay, self.eta)
+        if due is not None:
+            return publish_later(bus, name, sender, (named,), due, parts, durable)[0]
+        return bus.publish(name, sender, named, parts, durable)
 
     async def apublish(self, sender: object, **named: object) -> str:
         """The coroutine form of ``publish``."""
         bus, name = self._required_bus("apublish")
-        return await bus.apublish(name, sender, named, self.signal.partitioning)
+        parts, durable = self.signal.partitioning, self._durable
+        due = due_time(self.delay, self.eta)
+        if due is not None:
+            return await publish_later_async(
+                bus, name, sender, named, due, parts, durable
+            )
+        if durable is not None:  # the wait shares the entry's connection
+            return await asyncio.to_thread(
+                bus.publish, name, sender, named, parts, durable
+            )
+        return await bus.apublish(name, sender, named, parts)
 
     def publish_many(
         self, sender: object, batch: Iterable[Mapping[str, object]]
@@ -159,4 +203,8 @@ class SignalView:
         names its index and nothing from the batch is written.
         """
         bus, name = self._required_bus("publish_many")
-        return bus.publish_many(name, sender, batch, self.signal.partitioning)
+        parts, durable = self.signal.partitioning, self._durable
+        due = due_time(self.delay, self.eta)
+        if due is not None:
+            return publish_later(bus, name, sender, batch, due, parts, durable)
+        return bus.publish_many(name, sender, batch, parts, durable)

@@ -37,6 +37,7 @@ from busignal.worker import backoff, broadcast, intake, reading
 from busignal.worker.config import WorkerConfig, default_consumer_name
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, Receiving
+from busignal.worker.due import DueMover
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
@@ -167,12 +168,14 @@ class Worker:
         )
         self._runner.start()
         liveness = self._liveness = Liveness(self.context, self._client, self._handled)
+        mover = DueMover(self.context, self._client)  # hands over delayed events
         reader: asyncio.Task[None] | None = None
         try:
             with self.bus.transport.errors():  # a cluster/non-cluster mix-up
                 await self._until_through(self._discover)
                 await self._until_through(self.join_groups)
             await liveness.start(burst=burst)
+            await mover.start(burst=burst)
             if not burst and self.routes.broadcast_streams(self.keys):
                 positions = await broadcast.positions(self.context, self._client)
                 reader = asyncio.create_task(
@@ -191,6 +194,7 @@ class Worker:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
+            await mover.stop()
             await liveness.stop()
             self._runner.shutdown()
             await self._client.aclose()
