@@ -104,13 +104,17 @@ class SignalView:
             )
         return bus, self.signal.name
 
+    @property
+    def durable(self) -> Durability | None:
+        """How these calls wait for Redis to keep an entry safe (None: no wait)."""
+        return self._durable
+
     def _options(self) -> dict[str, Any]:
         timeout = self.timeout if self.timeout is not None else self.signal.timeout
         return {
             "timeout": timeout,
             "find_receiver": self.signal.find_receiver,
             "partitioning": self.signal.partitioning,
-            "durable": self._durable,
         }
 
     def _target(self) -> tuple[Bus, str] | None:
@@ -131,7 +135,9 @@ class SignalView:
         if target is None:
             return self.signal.in_process.call(sender, named, robust=False)
         bus, name = target
-        return bus.send(name, sender, named, robust=False, **self._options())
+        return bus.send(
+            name, sender, named, robust=False, durable=self._durable, **self._options()
+        )
 
     def send_robust(self, sender: object, **named: object) -> Responses:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
@@ -139,7 +145,9 @@ class SignalView:
         if target is None:
             return self.signal.in_process.call(sender, named, robust=True)
         bus, name = target
-        return bus.send(name, sender, named, robust=True, **self._options())
+        return bus.send(
+            name, sender, named, robust=True, durable=self._durable, **self._options()
+        )
 
     async def asend(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send``."""
@@ -147,9 +155,12 @@ class SignalView:
         if target is None:
             return await self.signal.in_process.acall(sender, named, robust=False)
         bus, name = target
-        if self._durable is not None:  # the wait shares the entry's connection
+        if (durable := self._durable) is not None:  # the wait shares the connection
+            options = self._options()
             return await asyncio.to_thread(
-                lambda: bus.send(name, sender, named, robust=False, **self._options())
+                lambda: bus.send(
+                    name, sender, named, robust=False, durable=durable, **options
+                )
             )
         return await bus.asend(name, sender, named, robust=False, **self._options())
 
@@ -159,9 +170,12 @@ class SignalView:
         if target is None:
             return await self.signal.in_process.acall(sender, named, robust=True)
         bus, name = target
-        if self._durable is not None:  # the wait shares the entry's connection
+        if (durable := self._durable) is not None:  # the wait shares the connection
+            options = self._options()
             return await asyncio.to_thread(
-                lambda: bus.send(name, sender, named, robust=True, **self._options())
+                lambda: bus.send(
+                    name, sender, named, robust=True, durable=durable, **options
+                )
             )
         return await bus.asend(name, sender, named, robust=True, **self._options())
 

@@ -177,9 +177,7 @@ def test_cancel_of_an_unknown_id_cancels_nothing(bus: Bus, name: str) -> None:
     assert len(list_scheduled(bus, name)) == 1
 
 
-def test_inspect_counts_scheduled_events_and_the_next_due(
-    bus: Bus, name: str
-) -> None:
+def test_inspect_counts_scheduled_events_and_the_next_due(bus: Bus, name: str) -> None:
     sig = Signal(name)
     sig.using(delay=120).publish(sender=None)
     sig.using(delay=60).publish(sender=None)
