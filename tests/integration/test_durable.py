@@ -178,7 +178,7 @@ def test_cluster_durable_replica_waits_on_the_node_of_each_partition(
     for stream in streams:
         replica = replicated_cluster.replica_of(replicated_cluster.node_of(stream))
         reader = redis.Redis(port=replica.port, single_connection_client=True)
-        reader.execute_command("READONLY")  # a cluster replica serves reads so
+        reader.readonly()  # a cluster replica serves reads after READONLY
         entries: Any = reader.xrange(stream)
         reader.close()
         on_replicas += len([e for e, _ in entries if e.decode() in ids])
