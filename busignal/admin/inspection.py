@@ -277,9 +277,12 @@ def print_report(report: Report, console: Console) -> None:
     """The readable form: a signals table and a workers table."""
     console.line(f"namespace {report.namespace!r} on {report.url}")
     now = time.time()
+    # The scheduled column only when some signal has delayed events waiting.
+    waiting = any(sig.scheduled for sig in report.signals)
     rows: list[list[object]] = []
     for sig in report.signals:
-        first = [sig.name, sig.length, sig.dead, _scheduled(sig, now)]
+        first = [sig.name, sig.length, sig.dead]
+        first += [_scheduled(sig, now)] if waiting else []
         partitions: object = sig.partitions
         if not sig.services:
             rows.append([*first, "(no service)", "", "", "", "", partitions])
@@ -296,14 +299,14 @@ def print_report(report: Report, console: Console) -> None:
                     partitions,
                 ]
             )
-            first, partitions = ["", "", "", ""], ""
+            first, partitions = [""] * len(first), ""
     console.table(
         f"signals ({len(report.signals)})",
         [
             "signal",
             "length",
             "dead",
-            "scheduled",
+            *(["scheduled"] if waiting else []),
             "service",
             "consumers",
             "pending",

@@ -31,7 +31,7 @@ class Scheduled:
     id: str
     partition: int
     due: float  # epoch seconds
-    sender: str  # "" when the entry cannot be read here (e.g. signed elsewhere)
+    sender: str | None  # its wire name ("" for None); None if unreadable here
     kwargs: tuple[str, ...]  # the kwarg names
 
     def as_dict(self) -> dict[str, object]:
@@ -71,7 +71,8 @@ def list_scheduled(bus: Bus, signal: str) -> list[Scheduled]:
 def _scheduled(
     bus: Bus, signal: str, partition: int, member: bytes, score: float, packed: Any
 ) -> Scheduled:
-    sender, names = "", tuple[str, ...]()
+    sender: str | None = None
+    names = tuple[str, ...]()
     try:
         fields = unpack_fields(packed) if packed is not None else {}
         decoded = envelope.decode(

@@ -72,7 +72,7 @@ def _row(item: Scheduled, now: float) -> list[object]:
         item.id,
         item.partition,
         when(item.due, now),
-        item.sender or "?",
+        "?" if item.sender is None else item.sender or "(none)",
         ", ".join(item.kwargs),
     ]
 
