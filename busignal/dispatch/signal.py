@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from busignal.bus.durable import Durability, durability
@@ -248,7 +248,7 @@ class Signal:
         *,
         timeout: float | None = None,
         bus: Bus | None = None,
-        delay: float | None = None,
+        delay: float | timedelta | None = None,
         eta: datetime | None = None,
         durable: bool | str | None = None,
     ) -> SignalView:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from busignal.bus.bus import Bus
@@ -64,8 +65,8 @@ class SignalView:
         *,
         timeout: float | None = None,
         bus: Bus | None = None,
-        delay: float | None = None,
-        eta: object = None,
+        delay: float | timedelta | None = None,
+        eta: datetime | None = None,
         durable: bool | str | None = None,
     ) -> None:
         if timeout is not None and timeout <= 0:
