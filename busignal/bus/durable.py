@@ -118,6 +118,12 @@ def write(
         where = name or "Redis"
         try:
             answers = round_trip(connection, [*commands, wait_command(mode, timeout)])
+        except redis.exceptions.AskError as exc:  # MOVED too: a node of its own
+            raise BusUnavailable(
+                f"durable write: the slot moved away from {where} ({exc}), as in "
+                f"a failover or resharding; the entry was not written there: "
+                f"send or publish again"
+            ) from exc
         except redis.ResponseError as exc:
             raise _refused(mode, exc, where) from exc
         _confirm(mode, answers[-1], timeout, where)
