@@ -82,3 +82,18 @@ def test_a_server_without_aof_says_turn_it_on() -> None:
     error = durable._refused("fsync", refused, "Redis")
 
     assert "appendonly yes" in str(error)
+
+
+def test_a_slot_moved_mid_write_says_publish_again(
+    bus: Bus, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def moved(*args: object) -> list[object]:
+        raise redis.exceptions.MovedError("3999 127.0.0.1:7001")
+
+    client = bus.client
+    monkeypatch.setattr(bus, "blocking_client", lambda timeout: client)
+    monkeypatch.setattr(bus.transport, "is_memory", False)  # as a real server
+    monkeypatch.setattr(durable, "round_trip", moved)
+
+    with pytest.raises(BusUnavailable, match=r"slot moved.*publish again"):
+        Signal(name, durable="replica").publish(sender=None)
