@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import others, report
+from benchmarks import others, policies, report
 from benchmarks.fleet import Fleet
 from benchmarks.procs import MissingTool, RedisServer
 from benchmarks.scenarios import Plan, Run
@@ -84,6 +84,7 @@ def measure(server: RedisServer, plan: Plan, logs: Path, with_others: bool) -> F
     finally:
         fleet.stop()
         bus.close()
+    policies.run_all(server.url, plan.rounds, plan.publishes, logs, figures)
     if with_others:
         others.run_all(server, plan, logs, figures)
     return figures
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"targets{note}:")
     lines = [t.line() for t in report.targets(figures)]
     print("\n".join(lines))
-    for line in others.skipped():
+    for line in others.skipped() + policies.skipped():
         print(line)
     if args.write:
         text = "\n\n".join(

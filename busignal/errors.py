@@ -14,7 +14,8 @@
     ├── BadEntry               a stream entry cannot be trusted or read; a worker
     │                          dead-letters it
     ├── AmbiguousId            a plain dead-letter id is in several partitions
-    ├── UnknownId              dead-letter ids that name no letter of the signal
+    ├── UnknownId              ids that name no dead letter (or scheduled event)
+    │                          of the signal
     ├── UnverifiedLetter       a dead letter whose signature cannot be checked or
     │                          is not valid: replay will not re-sign it
     ├── GroupLost              a service's destroyed consumer group cannot be
@@ -159,19 +160,25 @@ class UsageError(BusignalError):
 
 
 class UnknownId(BusignalError, LookupError):
-    """Dead-letter ids that name no letter of the signal (``ids`` lists them).
+    """Ids that name no dead letter (or scheduled event) of the signal.
 
-    Nothing was replayed or purged: an operator acts on every letter asked
-    for, or on none.
+    ``ids`` lists them. Nothing was replayed, purged or cancelled: an
+    operator acts on every item asked for, or on none.
     """
 
-    def __init__(self, signal: str, ids: list[str]) -> None:
+    def __init__(
+        self,
+        signal: str,
+        ids: list[str],
+        what: str = "dead letter",
+        command: str = "dead list",
+    ) -> None:
         self.signal, self.ids = signal, ids
         shown = ", ".join(repr(i) for i in ids)
-        letters = "dead letter with id" if len(ids) == 1 else "dead letters with ids"
+        letters = f"{what} with id" if len(ids) == 1 else f"{what}s with ids"
         super().__init__(
             f"{signal!r} has no {letters} {shown}; "
-            f"see its ids with 'busignal dead list {signal}'"
+            f"see its ids with 'busignal {command} {signal}'"
         )
 
 

@@ -13,22 +13,20 @@ A partitioned signal has one events stream per partition; it is reported
 once, its partitions aggregated (lengths, dead letters, pending and lag
 summed; consumers the most any partition has; the latest last delivered
 id), with each partition's own figures under ``by_partition``.
+
+Delayed events not yet due are counted per signal (``scheduled``), with
+the soonest due time (``next_due``, epoch seconds); a signal with
+scheduled events but no stream yet is listed too.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
-from busignal.cli.console import Console
-from busignal.cli.watch import watch, watch_seconds
 from busignal.transport.clients import redact
 from busignal.wire.records import text
 from busignal.worker import heartbeat
@@ -39,7 +37,6 @@ __all__ = [
     "ServiceInfo",
     "SignalInfo",
     "WorkerInfo",
-    "add_commands",
     "inspect_bus",
 ]
 
@@ -66,6 +63,8 @@ class PartitionInfo:
     length: int
     dead: int
     services: tuple[ServiceInfo, ...]
+    scheduled: int = 0  # delayed events not yet due
+    next_due: float | None = None  # the soonest one's due time (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +82,8 @@ class SignalInfo:
     services: tuple[ServiceInfo, ...]
     partitions: int = 1
     by_partition: tuple[PartitionInfo, ...] = ()
+    scheduled: int = 0  # delayed events not yet due, every partition
+    next_due: float | None = None  # the soonest one's due time (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,37 +160,64 @@ def _signal(name: str, parts: list[PartitionInfo], recorded: int) -> SignalInfo:
         services=tuple(_aggregate(by_service[n]) for n in sorted(by_service)),
         partitions=max(recorded, parts[-1].partition + 1),
         by_partition=tuple(parts),
+        scheduled=sum(p.scheduled for p in parts),
+        next_due=min((p.next_due for p in parts if p.next_due), default=None),
     )
+
+
+def _found(bus: Bus, client: Any) -> dict[str, list[tuple[int, str]]]:
+    """Signal name -> its (partition, events key) pairs: streams, and the
+    streams-to-be of signals that so far have only delayed events."""
+    streams: dict[str, list[tuple[int, str]]] = {}
+    keys = bus.keys
+    for pattern, events_of in (
+        (keys.events_pattern(), str),
+        (keys.scheduled_pattern(), keys.events_of_scheduled),
+    ):
+        for raw in client.scan_iter(match=pattern, count=500):
+            key = events_of(text(raw))
+            try:
+                name, partition = keys.partition_of(key)
+            except ValueError:
+                continue
+            streams.setdefault(name, []).append((partition, key))
+    return streams
+
+
+def _partition(partition: int, answers: list[Any]) -> PartitionInfo | None:
+    """One partition from its XLEN, XINFO GROUPS, dead XLEN, ZCARD and ZRANGE."""
+    length, groups, dead, waiting, first = answers
+    scheduled = 0 if isinstance(waiting, Exception) else int(waiting)
+    if isinstance(groups, Exception):  # no stream (yet), or not a stream
+        if isinstance(length, Exception) or int(length) or not scheduled:
+            return None
+        groups = []  # only delayed events so far
+    services = tuple(sorted((_service(g) for g in groups), key=lambda s: s.name))
+    due = float(first[0][1]) / 1000 if scheduled and first else None
+    return PartitionInfo(partition, int(length), int(dead), services, scheduled, due)
 
 
 def _signals(bus: Bus) -> list[SignalInfo]:
     client: Any = bus.client
-    streams: dict[str, list[tuple[int, str]]] = {}
-    for raw in client.scan_iter(match=bus.keys.events_pattern(), count=500):
-        key = text(raw)
-        try:
-            name, partition = bus.keys.partition_of(key)
-        except ValueError:
-            continue
-        streams.setdefault(name, []).append((partition, key))
+    streams = _found(bus, client)
     found = [(n, p, k) for n in sorted(streams) for p, k in sorted(set(streams[n]))]
     pipe = client.pipeline(transaction=False)
     for _, _, key in found:
         pipe.xlen(key)
         pipe.xinfo_groups(key)
         pipe.xlen(bus.keys.dead_of(key))
+        scheduled = bus.keys.scheduled_of(key)[0]
+        pipe.zcard(scheduled)
+        pipe.zrange(scheduled, 0, 0, withscores=True)
     for name in sorted(streams):
         pipe.smembers(bus.keys.partitions(name))
     answers = pipe.execute(raise_on_error=False) if found else []
     parts: dict[str, list[PartitionInfo]] = {}
     for index, (name, partition, _) in enumerate(found):
-        length, groups, dead = answers[3 * index : 3 * index + 3]
-        if isinstance(groups, Exception):  # the key is not a stream
-            continue
-        services = tuple(sorted((_service(g) for g in groups), key=lambda s: s.name))
-        info = PartitionInfo(partition, int(length), int(dead), services)
-        parts.setdefault(name, []).append(info)
-    recorded = dict(zip(sorted(streams), answers[3 * len(found) :], strict=True))
+        info = _partition(partition, answers[5 * index : 5 * index + 5])
+        if info is not None:
+            parts.setdefault(name, []).append(info)
+    recorded = dict(zip(sorted(streams), answers[5 * len(found) :], strict=True))
     signals = []
     for name in sorted(parts):
         members = recorded.get(name)
@@ -245,118 +273,3 @@ def inspect_bus(bus: Bus) -> Report:
         workers=tuple(live),
         lost=tuple(lost),
     )
-
-
-def print_report(report: Report, console: Console) -> None:
-    """The readable form: a signals table and a workers table."""
-    console.line(f"namespace {report.namespace!r} on {report.url}")
-    rows: list[list[object]] = []
-    for sig in report.signals:
-        first = [sig.name, sig.length, sig.dead]
-        partitions: object = sig.partitions
-        if not sig.services:
-            rows.append([*first, "(no service)", "", "", "", "", partitions])
-        for service in sig.services:
-            lag = "?" if service.lag is None else service.lag
-            rows.append(
-                [
-                    *first,
-                    service.name,
-                    service.consumers,
-                    service.pending,
-                    lag,
-                    service.last_delivered_id,
-                    partitions,
-                ]
-            )
-            first, partitions = ["", "", ""], ""
-    console.table(
-        f"signals ({len(report.signals)})",
-        [
-            "signal",
-            "length",
-            "dead",
-            "service",
-            "consumers",
-            "pending",
-            "lag",
-            "last",
-            "partitions",
-        ],
-        rows,
-    )
-    console.table(
-        f"live workers ({len(report.workers)})",
-        ["worker", "service", "host", "pid", "heartbeat", "up", "handled"],
-        [
-            [w.name, w.service, w.host, w.pid, f"{w.age:.1f}s ago", *_up(w)]
-            for w in report.workers
-        ],
-    )
-    if report.lost:
-        console.table(
-            f"lost workers ({len(report.lost)}), no heartbeat for "
-            f"{heartbeat.LAPSE_INTERVALS} intervals "
-            f"(deleted after {heartbeat.FORGET_AFTER / 60:.0f} min)",
-            ["worker", "service", "host", "pid", "last heartbeat", "was up", "handled"],
-            [
-                [w.name, w.service, w.host, w.pid, f"{_duration(w.age)} ago", *_up(w)]
-                for w in report.lost
-            ],
-        )
-
-
-def _duration(seconds: float) -> str:
-    """``42s``, ``3m07s``, ``2h05m``: readable at a glance."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-
-
-def _up(worker: WorkerInfo) -> tuple[str, int]:
-    return _duration(worker.uptime), worker.handled
-
-
-def _run(args: argparse.Namespace, make_bus: Callable[..., Bus]) -> int:
-    bus = make_bus(args.url, args.namespace)
-    console = Console(plain=args.plain)
-
-    def show() -> None:
-        report = inspect_bus(bus)
-        if args.json:  # watched: one object a line, for a script to read
-            print(json.dumps(report.as_dict(), indent=None if args.watch else 2))
-        else:
-            print_report(report, console)
-        sys.stdout.flush()
-
-    try:
-        if args.watch is None:
-            show()
-            return 0
-        return watch(show, args.watch, title="" if args.json else "busignal inspect")
-    finally:
-        bus.close()
-
-
-def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
-    """Add ``busignal inspect`` to the CLI."""
-    inspect = commands.add_parser(
-        "inspect", help="signals, services, live and lost workers, dead letters"
-    )
-    inspect.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
-    inspect.add_argument("--namespace", help="key namespace (default: busignal)")
-    inspect.add_argument("--json", action="store_true", help="JSON, for scripts")
-    inspect.add_argument("--plain", action="store_true", help="plain text, no rich")
-    inspect.add_argument(
-        "--watch",
-        nargs="?",
-        type=watch_seconds,
-        const=2.0,
-        metavar="SECONDS",
-        help="show it again every SECONDS (2 if not given) until Ctrl-C; with "
-        "--json, one object a line",
-    )
-    inspect.set_defaults(run=lambda args: _run(args, make_bus))

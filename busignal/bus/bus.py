@@ -19,6 +19,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from busignal.bus import durable as durability
 from busignal.bus.encoding import EntryEncoder
 from busignal.bus.options import BusConfig
 from busignal.bus.partitions import Announced, Partitioning, announce, announce_async
@@ -201,6 +202,7 @@ class Bus:
         timeout: float | None,
         find_receiver: Callable[[str], Callable[..., object] | None],
         partitioning: Partitioning | None = None,
+        durable: durability.Durability | None = None,
     ) -> list[Response]:
         """Send one event and collect every service's reply (see Signal.send).
 
@@ -217,9 +219,13 @@ class Bus:
         self._announce(signal, partitioning)
         client = self.blocking_client(plan.timeout)
         with self.transport.errors():
-            pipe = self._pipeline(client)
-            plan.queue(pipe)
-            collector = plan.collect_first(pipe.execute(), self._services)
+            if durable is not None:
+                added = durability.write(self, plan.keyed(), durable, plan.timeout)
+                collector = plan.collect_first([added[0], None], self._services)
+            else:
+                pipe = self._pipeline(client)
+                plan.queue(pipe)
+                collector = plan.collect_first(pipe.execute(), self._services)
             while (remaining := plan.remaining(collector)) > 0:
                 pipe = self._pipeline(client)
                 plan.queue_more(pipe, collector, remaining)
@@ -255,6 +261,7 @@ class Bus:
         sender: object,
         kwargs: Mapping[str, object],
         partitioning: Partitioning | None = None,
+        durable: durability.Durability | None = None,
     ) -> str:
         """Append one event to the signal's stream; return its entry id.
 
@@ -263,8 +270,8 @@ class Bus:
         """
         stream = self.keys.events(signal)
         partitioned = partitioning is not None and partitioning.count > 1
-        if partitioned or self._services.stale(stream):
-            return self.publish_many(signal, sender, (kwargs,), partitioning)[0]
+        if partitioned or durable or self._services.stale(stream):
+            return self.publish_many(signal, sender, [kwargs], partitioning, durable)[0]
         fields = self._encoder.encode(signal, sender, kwargs, Mode.PUBLISH)[1]
         with self.transport.errors():
             return self._xadd(stream, fields)
@@ -275,6 +282,7 @@ class Bus:
         sender: object,
         batch: Iterable[Mapping[str, object]],
         partitioning: Partitioning | None = None,
+        durable: durability.Durability | None = None,
     ) -> list[str]:
         """Append many events in one round trip; nothing is written if one is bad.
 
@@ -287,6 +295,8 @@ class Bus:
         streams = list(dict.fromkeys(stream for stream, _ in encoded))
         looks = [s for s in streams if self._services.stale(s)]
         with self.transport.errors():
+            if durable is not None:
+                return durability.append(self, encoded, durable, self._maxlen)
             if len(encoded) == 1 and not looks:  # the common case: no pipeline
                 stream, fields = encoded[0]
                 return [self._xadd(stream, fields)]

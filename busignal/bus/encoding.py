@@ -39,10 +39,12 @@ class EntryEncoder:
         mode: Mode,
         timeout: float = 0.0,
         partition: int = 0,
+        sent_at: float | None = None,
     ) -> tuple[str, dict[bytes, bytes], float]:
         """(message id, fields, deadline) of one event; deadline 0 for none.
 
-        Signed (with a signer) for the events stream of ``partition``.
+        Signed (with a signer) for the events stream of ``partition``, as
+        sent at ``sent_at`` (default: now; a delayed event's due time).
         """
         deadline = time.time() + timeout if timeout else 0.0
         mid = envelope.new_message_id()
@@ -62,6 +64,7 @@ class EntryEncoder:
             max_size=self.max_payload,
             namespace=self.keys.namespace,
             stream=self.keys.events(signal, partition),
+            sent_at=sent_at,
         )
         return mid, fields, deadline
 

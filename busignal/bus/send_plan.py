@@ -71,10 +71,15 @@ class Send:
     def queue(self, pipe: Any) -> None:
         """Add the send's one round trip to a (sync or async) pipeline:
         the entry and its services (one script), then the wait for replies."""
-        flat = [item for pair in self.fields.items() for item in pair]
         # execute_command, not eval(): a redis-py cluster pipeline refuses eval()
         # but routes EVAL by its keys, which share the signal's slot.
-        pipe.execute_command(
+        pipe.execute_command(*self.script())
+        self._queue_pops(pipe, self.expected, self.timeout)
+
+    def script(self) -> tuple[Any, ...]:
+        """The EVAL that adds the entry and names its services."""
+        flat = [item for pair in self.fields.items() for item in pair]
+        return (
             "EVAL",
             ADD_AND_NAME_SERVICES,
             2,
@@ -83,7 +88,10 @@ class Send:
             self.maxlen,
             *flat,
         )
-        self._queue_pops(pipe, self.expected, self.timeout)
+
+    def keyed(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The script with the key whose node runs it (for a durable send)."""
+        return [(self.stream, self.script())]
 
     def _queue_pops(self, pipe: Any, expected: int, timeout: float) -> None:
         # Wait for one reply, then take every other reply already there: a

@@ -119,14 +119,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    from busignal.admin import acl, inspection, services
-    from busignal.cli import dashboard, dead, demo, ping, worker
+    from busignal.admin import acl, services
+    from busignal.cli import dashboard, dead, demo, ping, report, scheduled, worker
 
     worker.add_commands(commands)
     dead.add_commands(commands, _bus)
-    inspection.add_commands(commands, _bus)
+    report.add_commands(commands, _bus)
     services.add_commands(commands, _bus)
     acl.add_commands(commands)
+    scheduled.add_commands(commands, _bus)
     demo.add_commands(commands, _bus)
     dashboard.add_commands(commands, _bus)
     ping.add_commands(commands, _bus)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, MutableMapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from busignal.bus.durable import Durability, durability
 from busignal.bus.partitions import Partitioning
 from busignal.dispatch.local import InProcess
 from busignal.dispatch.registry import NO_RECEIVERS as NO_RECEIVERS  # re-exported
@@ -46,6 +48,9 @@ class Signal:
     options, unused while the signal is in-process. ``partitions`` spreads
     a hot signal over that many streams (Redis Cluster nodes), by the kwarg
     named ``partition_key`` or round-robin (see ``busignal.bus.partitions``).
+    ``durable`` (True or ``"fsync"``, ``"replica"``) makes sends and
+    publishes return only once Redis has the entry safe
+    (``busignal.bus.durable``).
     """
 
     def __init__(
@@ -59,8 +64,11 @@ class Signal:
         max_deliveries: int | None = None,
         partitions: int = 1,
         partition_key: str | None = None,
+        durable: bool | str = False,
     ) -> None:
         self.name = None if name is None else _check_name(name)
+        #: How sends and publishes wait for Redis to keep the entry safe.
+        self.durable: Durability | None = durability(durable)
         self.partitioning = Partitioning(partitions, partition_key)
         if self.name is None and (partitions != 1 or partition_key is not None):
             raise ConfigurationError(
@@ -245,13 +253,25 @@ class Signal:
         return SignalView(self).publish_many(sender, batch)
 
     def using(
-        self, *, timeout: float | None = None, bus: Bus | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        bus: Bus | None = None,
+        delay: float | timedelta | None = None,
+        eta: datetime | None = None,
+        durable: bool | str | None = None,
     ) -> SignalView:
         """This signal with per-call options that cannot be receivers' kwargs.
 
-        ``signal.using(timeout=2).send(sender, order_id=7)``.
+        ``signal.using(timeout=2).send(sender, order_id=7)``;
+        ``signal.using(delay=900).publish(sender, order_id=7)`` runs the
+        receivers in 15 minutes (``eta=`` an aware datetime, likewise);
+        ``durable=`` overrides the signal's own. Bad values raise
+        ConfigurationError at once.
         """
-        return SignalView(self, timeout=timeout, bus=bus)
+        return SignalView(
+            self, timeout=timeout, bus=bus, delay=delay, eta=eta, durable=durable
+        )
 
     def live_registrations(self, sender_name: str | None = None) -> list[Registration]:
         """Return the live registrations in connection order.

@@ -9,12 +9,16 @@ signal only through ``ViewedSignal``, so this module does not import
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from busignal import tracing
 from busignal.bus.bus import Bus
 from busignal.bus.default import get_bus
+from busignal.bus.delayed import due_time, publish_later, publish_later_async
+from busignal.bus.durable import Durability, durability
 from busignal.dispatch.types import Receiver, Responses
 from busignal.errors import ConfigurationError
 
@@ -37,6 +41,8 @@ class ViewedSignal(Protocol):
     @property
     def partitioning(self) -> Partitioning: ...
     @property
+    def durable(self) -> Durability | None: ...
+    @property
     def in_process(self) -> InProcess: ...
     def find_receiver(self, receiver_id: str) -> Receiver | None: ...
 
@@ -46,9 +52,13 @@ class SignalView:
 
     with a timeout and a bus chosen for these calls. Without any bus (none
     given, none on the signal, none configured) sends stay in-process.
+    ``delay``/``eta`` delay publishing (``busignal.bus.delayed``; a send
+    cannot be delayed); ``durable`` overrides the signal's durability
+    (``busignal.bus.durable``). Bad values raise ConfigurationError here,
+    before any I/O.
     """
 
-    __slots__ = ("_bus", "signal", "timeout")
+    __slots__ = ("_bus", "_durable", "delay", "eta", "signal", "timeout")
 
     def __init__(
         self,
@@ -56,9 +66,15 @@ class SignalView:
         *,
         timeout: float | None = None,
         bus: Bus | None = None,
+        delay: float | timedelta | None = None,
+        eta: datetime | None = None,
+        durable: bool | str | None = None,
     ) -> None:
         if timeout is not None and timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {timeout!r}")
+        due_time(delay, eta)  # refuses a bad delay or eta now
+        self.delay, self.eta = delay, eta
+        self._durable = signal.durable if durable is None else durability(durable)
         if bus is not None and signal.name is None:
             raise ConfigurationError(
                 "this Signal has no name, so it cannot be sent over a bus; "
@@ -90,6 +106,11 @@ class SignalView:
             )
         return bus, self.signal.name
 
+    @property
+    def durable(self) -> Durability | None:
+        """How these calls wait for Redis to keep an entry safe (None: no wait)."""
+        return self._durable
+
     def _options(self) -> dict[str, Any]:
         timeout = self.timeout if self.timeout is not None else self.signal.timeout
         return {
@@ -99,6 +120,12 @@ class SignalView:
         }
 
     def _target(self) -> tuple[Bus, str] | None:
+        if self.delay is not None or self.eta is not None:
+            raise ConfigurationError(
+                f"cannot delay a send (delay={self.delay!r}, eta={self.eta!r}): "
+                f"its caller would wait that long for the replies; use "
+                f"signal.using(delay=...).publish(sender, **kwargs)"
+            )
         bus = self.bus()
         if bus is None or self.signal.name is None:
             return None
@@ -111,7 +138,10 @@ class SignalView:
             return self.signal.in_process.call(sender, named, robust=False)
         bus, name = target
         with tracing.producing(name, "send"):
-            return bus.send(name, sender, named, robust=False, **self._options())
+            return bus.send(
+                name, sender, named, robust=False, durable=self._durable,
+                **self._options(),
+            )  # fmt: skip
 
     def send_robust(self, sender: object, **named: object) -> Responses:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
@@ -120,7 +150,10 @@ class SignalView:
             return self.signal.in_process.call(sender, named, robust=True)
         bus, name = target
         with tracing.producing(name, "send"):
-            return bus.send(name, sender, named, robust=True, **self._options())
+            return bus.send(
+                name, sender, named, robust=True, durable=self._durable,
+                **self._options(),
+            )  # fmt: skip
 
     async def asend(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send``."""
@@ -129,6 +162,13 @@ class SignalView:
             return await self.signal.in_process.acall(sender, named, robust=False)
         bus, name = target
         with tracing.producing(name, "send"):
+            if (durable := self._durable) is not None:  # the wait shares the connection
+                options = self._options()
+                return await asyncio.to_thread(
+                    lambda: bus.send(
+                        name, sender, named, robust=False, durable=durable, **options
+                    )
+                )
             return await bus.asend(name, sender, named, robust=False, **self._options())
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
@@ -138,6 +178,13 @@ class SignalView:
             return await self.signal.in_process.acall(sender, named, robust=True)
         bus, name = target
         with tracing.producing(name, "send"):
+            if (durable := self._durable) is not None:  # the wait shares the connection
+                options = self._options()
+                return await asyncio.to_thread(
+                    lambda: bus.send(
+                        name, sender, named, robust=True, durable=durable, **options
+                    )
+                )
             return await bus.asend(name, sender, named, robust=True, **self._options())
 
     def publish(self, sender: object, **named: object) -> str:
@@ -148,14 +195,30 @@ class SignalView:
         encoded.
         """
         bus, name = self._required_bus("publish")
+        parts, durable = self.signal.partitioning, self._durable
+        due = due_time(self.delay, self.eta)
         with tracing.producing(name, "publish"):
-            return bus.publish(name, sender, named, self.signal.partitioning)
+            if due is not None:
+                return publish_later(bus, name, sender, (named,), due, parts, durable)[
+                    0
+                ]
+            return bus.publish(name, sender, named, parts, durable)
 
     async def apublish(self, sender: object, **named: object) -> str:
         """The coroutine form of ``publish``."""
         bus, name = self._required_bus("apublish")
+        parts, durable = self.signal.partitioning, self._durable
+        due = due_time(self.delay, self.eta)
         with tracing.producing(name, "publish"):
-            return await bus.apublish(name, sender, named, self.signal.partitioning)
+            if due is not None:
+                return await publish_later_async(
+                    bus, name, sender, named, due, parts, durable
+                )
+            if durable is not None:  # the wait shares the entry's connection
+                return await asyncio.to_thread(
+                    bus.publish, name, sender, named, parts, durable
+                )
+            return await bus.apublish(name, sender, named, parts)
 
     def publish_many(
         self, sender: object, batch: Iterable[Mapping[str, object]]
@@ -168,5 +231,9 @@ class SignalView:
         bus, name = self._required_bus("publish_many")
         if not isinstance(batch, Sequence):
             batch = list(batch)  # counted for the span, then encoded
+        parts, durable = self.signal.partitioning, self._durable
+        due = due_time(self.delay, self.eta)
         with tracing.producing(name, "publish", len(batch)):
-            return bus.publish_many(name, sender, batch, self.signal.partitioning)
+            if due is not None:
+                return publish_later(bus, name, sender, batch, due, parts, durable)
+            return bus.publish_many(name, sender, batch, parts, durable)

@@ -61,6 +61,19 @@ class Keys:
         """
         return f"{self.namespace}:{self.tag(signal, partition)}:reply:{message_id}"
 
+    def scheduled(self, signal: str, partition: int = 0) -> str:
+        """The sorted set of a partition's scheduled entries: id -> due (ms).
+
+        What is waiting to be added to a stream later (delayed events). The
+        entries' fields are in ``scheduled_data``; both share the stream's
+        slot, so one script moves a due entry atomically.
+        """
+        return f"{self.namespace}:{self.tag(signal, partition)}:scheduled"
+
+    def scheduled_data(self, signal: str, partition: int = 0) -> str:
+        """The hash of a partition's scheduled entries: id -> packed fields."""
+        return f"{self.namespace}:{self.tag(signal, partition)}:scheduled:data"
+
     def partitions(self, signal: str) -> str:
         """The set of every partition count ``signal`` was ever used with.
 
@@ -86,6 +99,10 @@ class Keys:
     def events_pattern(self) -> str:
         """A SCAN pattern matching every signal's events streams."""
         return f"{self.namespace}:{{sig:*}}:events"
+
+    def scheduled_pattern(self) -> str:
+        """A SCAN pattern matching every signal's scheduled sorted sets."""
+        return f"{self.namespace}:{{sig:*}}:scheduled"
 
     def reply_pattern(self) -> str:
         """A SCAN pattern matching every reply key."""
@@ -115,6 +132,15 @@ class Keys:
         the slot of the events stream, so it goes with the entry's ack.
         """
         return f"{events_key[: -len('events')]}outcomes:{service}:{message_id}"
+
+    def scheduled_of(self, events_key: str) -> tuple[str, str]:
+        """The scheduled sorted set and data hash in the slot of an events stream."""
+        base = events_key[: -len("events")] + "scheduled"
+        return base, base + ":data"
+
+    def events_of_scheduled(self, scheduled_key: str) -> str:
+        """The events stream a scheduled sorted set's entries go to."""
+        return scheduled_key[: -len("scheduled")] + "events"
 
 
 def groups_of(events_key: str) -> str:

@@ -158,3 +158,22 @@ def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
         return {flat[0]: flat[1], flat[2]: flat[3], flat[4]: flat[5]}
     pairs = iter(flat)
     return dict(zip(pairs, pairs, strict=True))
+
+
+async def counted(
+    entries: list[Entry],
+    delivery_counts: Callable[[str, list[str]], Awaitable[dict[str, int]]],
+) -> list[Entry]:
+    """The entries with their attempt: how often Redis delivered each.
+
+    A worker restarted under the same name re-reads what it held; Redis
+    counted every delivery, so a crash loop still ends in dead letters.
+    """
+    by_stream: dict[str, list[str]] = {}
+    for stream, entry_id, _, _ in entries:
+        by_stream.setdefault(stream, []).append(entry_id)
+    counts: dict[tuple[str, str], int] = {}
+    for stream, ids in by_stream.items():
+        for entry_id, n in (await delivery_counts(stream, ids)).items():
+            counts[(stream, entry_id)] = n
+    return [(s, i, f, counts.get((s, i), 1)) for s, i, f, _ in entries]

@@ -37,6 +37,7 @@ from busignal.worker import backoff, broadcast, intake, once, reading
 from busignal.worker.config import WorkerConfig, default_consumer_name
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, Receiving
+from busignal.worker.due import DueMover
 from busignal.worker.joining import join_group
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
@@ -170,12 +171,14 @@ class Worker:
         )
         self._runner.start()
         liveness = self._liveness = Liveness(self.context, self._client, self._handled)
+        mover = DueMover(self.context, self._client)  # hands over delayed events
         reader: asyncio.Task[None] | None = None
         try:
             with self.bus.transport.errors():  # a cluster/non-cluster mix-up
                 await self._until_through(self._discover)
                 await self._until_through(self.join_groups)
             await liveness.start(burst=burst)
+            await mover.start(burst=burst)
             if not burst and self.routes.broadcast_streams(self.keys):
                 positions = await broadcast.positions(self.context, self._client)
                 reader = asyncio.create_task(
@@ -194,6 +197,7 @@ class Worker:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
+            await mover.stop()
             await liveness.stop()
             self._runner.shutdown()
             await self._client.aclose()
@@ -334,22 +338,9 @@ class Worker:
         )
 
     async def _counted(self, entries: list[Entry]) -> list[Entry]:
-        """Give entries re-read from this worker's own pending list their attempt.
-
-        A worker restarted under the same name re-reads what it held; Redis
-        counted every delivery, so a crash loop still ends in dead letters.
-        """
+        """Give entries re-read from this worker's own pending list their attempt."""
         assert self._liveness is not None
-        by_stream: dict[str, list[str]] = {}
-        for stream, entry_id, _, _ in entries:
-            by_stream.setdefault(stream, []).append(entry_id)
-        counts: dict[tuple[str, str], int] = {}
-        for stream, ids in by_stream.items():
-            for entry_id, n in (
-                await self._liveness.delivery_counts(stream, ids)
-            ).items():
-                counts[(stream, entry_id)] = n
-        return [(s, i, f, counts.get((s, i), 1)) for s, i, f, _ in entries]
+        return await reading.counted(entries, self._liveness.delivery_counts)
 
     # -- handling -------------------------------------------------------------
 

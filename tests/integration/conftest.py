@@ -23,8 +23,8 @@ _counter = itertools.count()
 def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Start redis-server processes on free ports; all are stopped after the test.
 
-    ``start(*args, unix_socket=False, username=None, password=None)``: see
-    ``RedisServer``.
+    ``start(*args, unix_socket=False, username=None, password=None,
+    binary=None)``: see ``RedisServer``.
     """
     servers: list[RedisServer] = []
 
@@ -33,6 +33,7 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
         unix_socket: bool = False,
         username: str | None = None,
         password: str | None = None,
+        binary: str | None = None,
     ) -> RedisServer:
         directory = tmp_path / f"redis-{next(_counter)}"
         directory.mkdir()
@@ -43,6 +44,7 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
             unix_socket=unix_socket,
             username=username,
             password=password,
+            binary=binary,
         )
         server.start()
         servers.append(server)

@@ -53,6 +53,8 @@ class RedisServer:
     unix_socket: bool = False
     username: str | None = None
     password: str | None = None
+    #: Another server binary (a valkey-server), else redis-server from PATH.
+    binary: str | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -69,7 +71,7 @@ class RedisServer:
         return redis.Redis.from_url(self.url, socket_timeout=socket_timeout)
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
+        binary = self.binary or shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
                 "redis-server is not on PATH; scripts/test.sh installs it"

@@ -23,6 +23,7 @@ import redis.cluster
 
 import busignal
 from busignal import ConfigurationError, RemoteReceiver
+from busignal.admin.scheduled import cancel, list_scheduled
 from busignal.bus.bus import Bus
 from busignal.bus.default import reset_default
 
@@ -202,6 +203,43 @@ def test_cluster_partitions_land_on_different_nodes_and_keep_key_order(
     for events in by_key.values():
         ns = [n for _, n in sorted(events)]
         assert ns == sorted(ns)
+
+
+def test_cluster_delayed_events_are_handed_over_on_every_partitions_node(
+    cluster_bus: Bus, store: RedisServer, cluster_workers: StartWorker
+) -> None:
+    cluster_workers("orders", "partitioned")
+    cluster_workers("orders", "partitioned")  # both move due entries
+    due = time.time() + 1.0
+
+    order_event.using(delay=1.0).publish_many(
+        None, [{"order_id": n % 30, "n": n} for n in range(90)]
+    )
+
+    wait_for(lambda: len(_handled(store, "orders.event")) >= 90, 20, "90 handled")
+    handled_at = time.time()
+    order_event.publish(None, order_id=0, n=-1)  # a marker, after the rest
+    wait_for(lambda: len(_handled(store, "orders.event")) >= 91, 20, "the marker")
+    records = [r.split("|") for r in _handled(store, "orders.event")]
+    assert Counter(int(n) for _, n, _, _ in records) == dict.fromkeys(range(-1, 90), 1)
+    assert handled_at >= due
+
+
+def test_cluster_scheduled_events_are_listed_and_cancelled_on_every_node(
+    cluster_bus: Bus,
+) -> None:
+    ids = order_event.using(delay=600).publish_many(
+        None, [{"order_id": n, "n": n} for n in range(12)]
+    )
+
+    listed = list_scheduled(cluster_bus, "order_updated")
+    cancelled = cancel(cluster_bus, "order_updated", ids[:4])
+
+    assert sorted(s.id for s in listed) == sorted(ids)
+    assert {s.partition for s in listed} == {0, 1, 2}
+    assert sorted(cancelled) == sorted(ids[:4])
+    left = list_scheduled(cluster_bus, "order_updated")
+    assert sorted(s.id for s in left) == sorted(ids[4:])
 
 
 def test_cluster_send_waits_for_a_partitions_services(

@@ -11,6 +11,7 @@ untyped option) fails mypy here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import assert_type
 
@@ -118,6 +119,15 @@ def retry_policies() -> None:
     order_paid.connect(on_paid, retry=3)  # type: ignore[arg-type]
     Retry(attempts="5")  # type: ignore[arg-type]
     Retry(on=ConnectionError)  # type: ignore[arg-type]
+
+
+def delayed_and_durable(eta: datetime) -> None:
+    assert_type(order_paid.using(delay=900).publish(Order, order_id=7), str)
+    later = order_paid.using(delay=timedelta(minutes=15), durable="replica")
+    assert_type(later.publish_many(Order, [{"order_id": 1}]), list[str])
+    order_paid.using(eta=eta, durable=True).publish(Order, order_id=7)
+    order_paid.using(eta="tomorrow")  # type: ignore[arg-type]
+    busignal.Signal("orders_kept", durable="fsync")
 
 
 def inside_a_receiver() -> None:
