@@ -22,6 +22,7 @@ from busignal.wire.records import text
 __all__ = [
     "Entry",
     "Reads",
+    "counted",
     "entries",
     "raw_entries",
     "read_on_node",
