@@ -118,6 +118,8 @@ class ModelForward:
             named["reverse"] = bool(kwargs.get("reverse", False))
             named["model"] = model_label(related) if related is not None else None
             named["pk_set"] = kwargs.get("pk_set")
+            if "raw" in kwargs:  # Django 6.1+: changed while loading a fixture
+                named["raw"] = bool(kwargs["raw"])
         return named
 
 
