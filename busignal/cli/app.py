@@ -12,14 +12,14 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 
 from busignal.bus.bus import Bus
 from busignal.bus.sources import Resolved, Source, resolve
 from busignal.errors import BusignalError, BusUnavailable, UsageError
 
-__all__ = ["main"]
+__all__ = ["add_worker_arguments", "django_settings_module", "main", "run_worker"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -51,16 +51,35 @@ def import_modules(modules: Sequence[str]) -> None:
             raise UsageError(f"cannot import module {name!r}: {detail}") from exc
 
 
-def _worker(args: argparse.Namespace) -> int:
-    from busignal.worker.worker import Worker, WorkerConfig
+def django_settings_module(flag: str | None, environ: Mapping[str, str]) -> str | None:
+    """The Django settings a worker sets up: ``--django-settings``, else
+    ``DJANGO_SETTINGS_MODULE`` from the environment (as ``manage.py`` reads it)."""
+    return flag or environ.get("DJANGO_SETTINGS_MODULE", "").strip() or None
 
+
+def _worker(args: argparse.Namespace) -> int:
     settings = None
-    if args.django_settings:
+    module = django_settings_module(args.django_settings, os.environ)
+    if module is not None:
         from busignal.contrib.django.runtime import setup
 
-        settings = setup(args.django_settings)  # what the settings say of the bus
+        settings = setup(module)  # what the settings say of the bus
     elif not args.modules:
         raise UsageError("name the modules that connect receivers")
+    return run_worker(args, settings, django=module is not None)
+
+
+def run_worker(
+    args: argparse.Namespace, settings: Source | None, *, django: bool
+) -> int:
+    """Run the worker the parsed options describe (``busignal worker`` and
+    ``manage.py busignal_worker``); ``settings`` is what Django's say of the bus.
+
+    With ``django``, the worker closes old database connections around each
+    event (``busignal.contrib.django.hygiene``).
+    """
+    from busignal.worker.worker import Worker, WorkerConfig
+
     resolved = _resolve(args.url, args.namespace, settings)
     bus = resolved.bus()
     import_modules(args.modules)
@@ -89,6 +108,10 @@ def _worker(args: argparse.Namespace) -> int:
         from busignal.contrib import otel
 
         otel.instrument(worker=worker)
+    if django:
+        from busignal.contrib.django import hygiene
+
+        hygiene.install(worker)  # after otel: it wraps the span hook
     logging.getLogger("busignal").info(
         "worker %s serving %s on %s",
         worker.consumer,
@@ -106,15 +129,12 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="busignal", description="Distributed Django signals over Redis streams."
-    )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
-    parser.add_argument("--version", action="version", version=f"busignal {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    worker = commands.add_parser("worker", help="run the receivers of a service")
+def add_worker_arguments(
+    worker: argparse.ArgumentParser, *, django_settings: bool = True
+) -> None:
+    """The options of ``busignal worker``, also those of ``manage.py
+    busignal_worker`` (which has Django's own ``--settings`` instead of
+    ``--django-settings``)."""
     worker.add_argument("modules", nargs="*", help="modules that connect receivers")
     worker.add_argument("--service", required=True, help="service (consumer group)")
     worker.add_argument("--url", help="Redis URL (default: BUSIGNAL_URL)")
@@ -130,10 +150,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--signal", action="append", help="serve only this signal (repeatable)"
     )
-    worker.add_argument(
-        "--django-settings",
-        help="set DJANGO_SETTINGS_MODULE and run django.setup() before importing",
-    )
+    if django_settings:
+        worker.add_argument(
+            "--django-settings",
+            help="set DJANGO_SETTINGS_MODULE and run django.setup() before "
+            "importing (default: DJANGO_SETTINGS_MODULE from the environment)",
+        )
     worker.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on this port"
     )
@@ -144,6 +166,18 @@ def _parser() -> argparse.ArgumentParser:
         "is configured as usual, e.g. by opentelemetry-instrument)",
     )
     worker.add_argument("--log-level", default=argparse.SUPPRESS)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="busignal", description="Distributed Django signals over Redis streams."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING...")
+    parser.add_argument("--version", action="version", version=f"busignal {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser("worker", help="run the receivers of a service")
+    add_worker_arguments(worker)
     worker.set_defaults(run=_worker)
 
     from busignal.admin import dead, inspection
