@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import signals as model_signals
 
 from busignal import signals as bus_signals
+from busignal.contrib.django import outbox
 from busignal.contrib.django.conf import ForwardSpec
 from busignal.dispatch.signal import Signal
 from busignal.errors import BusignalError
@@ -179,6 +180,24 @@ class Forwarder:
                 raise
             logger.exception("could not forward %s from %s", signal.name, sender)
 
+    def write_outbox(
+        self, signal: Signal, sender: object, named: dict[str, object]
+    ) -> None:
+        """Write one event to the outbox, with the save's database connection.
+
+        A database error propagates (it is the save's transaction); an event
+        that cannot be encoded raises, or is logged with ON_ERROR='log'.
+        """
+        using = named.get("using")
+        try:
+            outbox.write(
+                signal, sender, named, using if isinstance(using, str) else None
+            )
+        except BusignalError:
+            if self.on_error == "raise":
+                raise
+            logger.exception("could not forward %s from %s", signal.name, sender)
+
     def connect(self) -> None:
         """Connect every forwarding receiver (or none, if a setting is wrong)."""
         plan = [c for spec in self.forward for c in self._plan_model(spec)]
@@ -236,7 +255,8 @@ class Forwarder:
         fields = self._fields(model, spec)
         plan = []
         for name in spec.signals:
-            receiver = ModelForward(name, model, fields, spec.on_commit, self.publish)
+            publish = self.write_outbox if spec.outbox else self.publish
+            receiver = ModelForward(name, model, fields, spec.on_commit, publish)
             senders = [model] if name != "m2m_changed" else _through_models(model)
             if not senders:
                 raise ImproperlyConfigured(
