@@ -9,6 +9,9 @@ heartbeat lapsed (``busignal.worker.heartbeat``) until a live worker deletes the
 record. (Named ``inspection`` so as not to shadow the
 standard library's ``inspect``.)
 
+With a Django outbox, the backlog its relays last reported is shown
+too (``busignal.admin.outbox_status``).
+
 A partitioned signal has one events stream per partition; it is reported
 once, its partitions aggregated (lengths, dead letters, pending and lag
 summed; consumers the most any partition has; the latest last delivered
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from busignal.admin.outbox_status import OutboxInfo, parse
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.cli.console import Console
@@ -102,6 +106,7 @@ class Report:
     signals: tuple[SignalInfo, ...]
     workers: tuple[WorkerInfo, ...]  # live: a heartbeat within the lapse
     lost: tuple[WorkerInfo, ...] = ()  # lapsed, not yet deleted
+    outbox: tuple[OutboxInfo, ...] = ()  # as Django outbox relays reported
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,12 +237,14 @@ def inspect_bus(bus: Bus) -> Report:
         now = time.time()
         signals = _signals(bus)
         live, lost = _workers(bus, now)
+        outbox = parse(bus.client.hgetall(bus.keys.outbox), now)
     return Report(
         url=redact(bus.config.url),
         namespace=bus.config.namespace,
         signals=tuple(signals),
         workers=tuple(live),
         lost=tuple(lost),
+        outbox=tuple(outbox),
     )
 
 
@@ -297,6 +304,15 @@ def print_report(report: Report, console: Console) -> None:
                 [w.name, w.service, w.host, w.pid, f"{_duration(w.age)} ago", *_up(w)]
                 for w in report.lost
             ],
+        )
+
+    for box in report.outbox:
+        oldest = (
+            "" if box.oldest_age is None else f", oldest {_duration(box.oldest_age)}"
+        )
+        console.line(
+            f"outbox of database {box.database!r}: {box.waiting} waiting{oldest}, "
+            f"{box.dead} dead (relay {box.relay}, {_duration(box.reported_age)} ago)"
         )
 
 

@@ -8,6 +8,7 @@ tests/integration/test_django_outbox.py.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -44,7 +45,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
 
+from busignal.admin.inspection import inspect_bus, print_report
 from busignal.bus.relaying import StoredSender
+from busignal.cli.console import Console
 from busignal.contrib.django import outbox
 from busignal.contrib.django.conf import ForwardSpec
 from busignal.contrib.django.forward import Forwarder
@@ -222,14 +225,29 @@ def test_relay_keeps_every_row_when_redis_is_unavailable(
     assert backlog().waiting == 1
 
 
-def test_relay_report_leaves_backlog_for_inspect(bus: Bus, tables: None) -> None:
+def test_relay_report_shows_backlog_in_inspect(bus: Bus, tables: None) -> None:
     outbox.publish(order_paid, "shop.Order", n=1)
+    outbox.publish(order_paid, "shop.Order", n=2)
 
     found = Relay(bus).report()
+    report = inspect_bus(bus)
+    out = io.StringIO()
+    print_report(report, Console(plain=True, out=out))
 
-    assert (found.waiting, found.dead) == (1, 0)
-    assert found.age() is not None
-    assert bus.client.hexists(bus.keys.outbox, "default") == 1
+    assert (found.waiting, found.dead) == (2, 0)
+    [box] = report.outbox
+    assert (box.database, box.waiting, box.dead) == ("default", 2, 0)
+    assert box.oldest_age is not None
+    assert (
+        "outbox of database 'default': 2 waiting, oldest 0s, 0 dead" in out.getvalue()
+    )
+
+
+def test_inspect_without_relay_reports_shows_no_outbox(bus: Bus) -> None:
+    out = io.StringIO()
+    print_report(inspect_bus(bus), Console(plain=True, out=out))
+
+    assert "outbox" not in out.getvalue()
 
 
 # -- the system check and the settings -----------------------------------------

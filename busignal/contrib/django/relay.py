@@ -22,7 +22,6 @@ Redis took; and commits. Guarantees:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import socket
@@ -35,6 +34,7 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.db.models import Count, Min
 
+from busignal.admin import outbox_status
 from busignal.bus.bus import Bus
 from busignal.bus.relaying import Stored, StoredSender
 from busignal.dispatch.signal import named_signals
@@ -203,18 +203,13 @@ class Relay:
         a report.
         """
         found = backlog(self.using)
-        status = {
-            "waiting": found.waiting,
-            "dead": found.dead,
-            "oldest": found.oldest.timestamp() if found.oldest else None,
-            "at": time.time(),
-            "relay": self.name,
-        }
+        oldest = found.oldest.timestamp() if found.oldest else None
+        report = outbox_status.encode(
+            found.waiting, found.dead, oldest, time.time(), self.name
+        )
         try:
             with self.bus.transport.errors():
-                self.bus.client.hset(
-                    self.bus.keys.outbox, self.using, json.dumps(status)
-                )
+                self.bus.client.hset(self.bus.keys.outbox, self.using, report)
         except BusUnavailable:
             logger.debug("could not report the outbox backlog", exc_info=True)
         return found
