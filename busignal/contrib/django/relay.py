@@ -23,6 +23,7 @@ Redis took; and commits. Guarantees:
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import threading
@@ -108,7 +109,7 @@ class Relay:
         self.using = using
         self.batch = batch
         self.sender = StoredSender(bus)
-        self.name = f"{socket.gethostname()}:{threading.get_native_id()}"
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     # -- one pass -------------------------------------------------------------
 
