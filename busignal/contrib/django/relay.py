@@ -95,10 +95,6 @@ class Totals:
         self.dead += other.dead
 
 
-class BadRow(Exception):
-    """A row that cannot be sent; its message is the reason it is dead."""
-
-
 class Relay:
     """Sends one database's outbox rows on one bus."""
 
@@ -124,10 +120,11 @@ class Relay:
             events: list[tuple[Any, Stored]] = []
             dead: list[tuple[Any, str]] = []
             for row in rows:
-                try:
-                    events.append((row, self._stored(row)))
-                except BadRow as exc:
-                    dead.append((row, str(exc)))
+                stored = self._stored(row)
+                if isinstance(stored, str):
+                    dead.append((row, stored))
+                else:
+                    events.append((row, stored))
             results = self.sender.send([event for _, event in events])
             sent = []
             for (row, _), result in zip(events, results, strict=True):
@@ -156,16 +153,17 @@ class Relay:
             table.filter(pk=0).update(status=OutboxEvent.PENDING)
         return list(pending[: self.batch])
 
-    def _stored(self, row: Any) -> Stored:
+    def _stored(self, row: Any) -> Stored | str:
+        """The row's event, or the reason it cannot be sent."""
         try:
             kwargs = codec.loads(bytes(row.kwargs))
         except SerializationError as exc:
-            raise BadRow(f"its kwargs cannot be decoded here: {exc}") from exc
+            return f"its kwargs cannot be decoded here: {exc}"
         if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-            raise BadRow(f"its kwargs are not a dict of names: {kwargs!r:.200}")
+            return f"its kwargs are not a dict of names: {kwargs!r:.200}"
         signals = named_signals().get(row.signal)
         if not signals:
-            raise BadRow(
+            return (
                 f"no Signal({row.signal!r}) is defined in the relay's process; "
                 f"define it in an installed app's signals module (imported at "
                 f"startup), then run busignal_relay --retry-dead"
