@@ -175,6 +175,37 @@ def test_relay_signs_with_the_bus_secret(memory_url: str, tables: None) -> None:
     assert event.kwargs == {"n": 1}
 
 
+def test_relay_spreads_a_partitioned_signal_by_its_key_in_the_namespace(
+    memory_url: str, tables: None
+) -> None:
+    tenant = Bus(memory_url, namespace="tenant")
+    parted = Signal("outbox_parted", partitions=3, partition_key="k")
+    for n in range(12):
+        outbox.publish(parted, "shop.Order", k=n % 4, n=n)
+
+    Relay(tenant).drain()
+
+    by_partition: dict[int, list[tuple[int, int]]] = {}
+    for part in range(3):
+        stream = tenant.keys.events("outbox_parted", part)
+        assert stream.startswith("tenant:")
+        entries: Any = tenant.client.xrange(stream)
+        for _, fields in entries:
+            kwargs = envelope.decode(
+                fields, signal="outbox_parted", signer=None, max_size=1 << 20
+            ).kwargs
+            by_partition.setdefault(part, []).append((kwargs["k"], kwargs["n"]))
+    assert sum(len(v) for v in by_partition.values()) == 12
+    assert len(by_partition) > 1
+    for events_of_part in by_partition.values():  # a key stays in one partition
+        for key in {k for k, _ in events_of_part}:
+            assert all(
+                key not in {k for k, _ in other}
+                for other in by_partition.values()
+                if other is not events_of_part
+            )
+
+
 def test_relay_sets_aside_undecodable_and_unknown_rows_and_goes_on(
     bus: Bus, tables: None
 ) -> None:
