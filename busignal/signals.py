@@ -58,11 +58,12 @@ post_delete = Signal(
 #: kwargs: action ("pre_add", "post_add", "pre_remove", "post_remove",
 #: "pre_clear", "post_clear"), instance, reverse (changed from the reverse
 #: side), model (the class of the objects added or removed), pk_set (their
-#: primary keys, or None for clear), using.
+#: primary keys, or None for clear), using, and raw (loaded from a fixture)
+#: where Django sends it (6.1 and later).
 m2m_changed = Signal(
     "m2m_changed",
     use_caching=True,
-    providing_args=["action", "instance", "reverse", "model", "pk_set", "using"],
+    providing_args=["action", "instance", "reverse", "model", "pk_set", "using", "raw"],
 )
 
 #: When an HTTP request starts. Sender: the handler class.

@@ -9,6 +9,9 @@ heartbeat lapsed (``busignal.worker.heartbeat``) until a live worker deletes the
 record. (Named ``inspection`` so as not to shadow the
 standard library's ``inspect``.)
 
+With a Django outbox, the backlog its relays last reported is shown
+too (``busignal.admin.outbox_status``).
+
 A partitioned signal has one events stream per partition; it is reported
 once, its partitions aggregated (lengths, dead letters, pending and lag
 summed; consumers the most any partition has; the latest last delivered
@@ -25,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from busignal.admin.outbox_status import OutboxInfo, parse
 from busignal.bus.bus import Bus
 from busignal.bus.partitions import partition_counts
 from busignal.transport.clients import redact
@@ -109,6 +113,7 @@ class Report:
     signals: tuple[SignalInfo, ...]
     workers: tuple[WorkerInfo, ...]  # live: a heartbeat within the lapse
     lost: tuple[WorkerInfo, ...] = ()  # lapsed, not yet deleted
+    outbox: tuple[OutboxInfo, ...] = ()  # as Django outbox relays reported
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -266,10 +271,12 @@ def inspect_bus(bus: Bus) -> Report:
         now = time.time()
         signals = _signals(bus)
         live, lost = _workers(bus, now)
+        outbox = parse(bus.client.hgetall(bus.keys.outbox), now)
     return Report(
         url=redact(bus.config.url),
         namespace=bus.config.namespace,
         signals=tuple(signals),
         workers=tuple(live),
         lost=tuple(lost),
+        outbox=tuple(outbox),
     )

@@ -20,7 +20,24 @@ from busignal.wire.envelope import Mode
 from busignal.wire.keys import Keys
 from busignal.wire.signing import Signer
 
-__all__ = ["EntryEncoder"]
+__all__ = ["EntryEncoder", "Stored"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An event stored before it was sent (a transactional outbox row).
+
+    Its message id and trace were fixed when it was stored, so a relay that
+    sends it twice (a crash between the XADD and the row's delete) sends
+    the same message, which signed workers run once.
+    """
+
+    signal: str
+    sender: str
+    kwargs: Mapping[str, object]
+    message_id: str
+    trace: str = ""
+    partitioning: Partitioning | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +116,25 @@ class EntryEncoder:
                 raise SerializationError(f"batch item {index}: {exc}") from exc
             encoded.append((streams[part], fields))
         return encoded
+
+    def encode_stored(self, event: Stored) -> tuple[str, dict[bytes, bytes]]:
+        """(stream, fields) of a stored event, signed and sized as any publish.
+
+        It is signed now, not when it was stored: the signature's age limit
+        counts from the relay's send, however long the event waited.
+        """
+        part = event.partitioning.choose(event.kwargs) if event.partitioning else 0
+        stream = self.keys.events(event.signal, part)
+        _, fields = envelope.encode(
+            signal=event.signal,
+            sender=event.sender,
+            kwargs=event.kwargs,
+            mode=Mode.PUBLISH,
+            trace=event.trace,
+            message_id=event.message_id,
+            signer=self.signer,
+            max_size=self.max_payload,
+            namespace=self.keys.namespace,
+            stream=stream,
+        )
+        return stream, fields

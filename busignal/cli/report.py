@@ -84,6 +84,14 @@ def print_report(report: Report, console: Console) -> None:
                 for w in report.lost
             ],
         )
+    for box in report.outbox:
+        oldest = (
+            "" if box.oldest_age is None else f", oldest {_duration(box.oldest_age)}"
+        )
+        console.line(
+            f"outbox of database {box.database!r}: {box.waiting} waiting{oldest}, "
+            f"{box.dead} dead (relay {box.relay}, {_duration(box.reported_age)} ago)"
+        )
 
 
 def _scheduled(signal: SignalInfo, now: float) -> str:

@@ -13,14 +13,21 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from busignal.bus.sources import Resolved, Source, resolve
 from busignal.cli.flags import BadEnv, address, env_default, port
 from busignal.errors import UsageError
 
-__all__ = ["add_commands", "import_modules", "resolve_bus"]
+__all__ = [
+    "add_commands",
+    "add_worker_arguments",
+    "django_settings_module",
+    "import_modules",
+    "resolve_bus",
+    "run_worker",
+]
 
 logger = logging.getLogger("busignal")
 
@@ -75,15 +82,34 @@ def _run(args: argparse.Namespace) -> int:
         from busignal.cli.reload import run_reloading
 
         return run_reloading(args)
-    from busignal.worker.worker import Worker, WorkerConfig
-
     settings = None
-    if args.django_settings:
+    module = django_settings_module(args.django_settings, os.environ)
+    if module is not None:
         from busignal.contrib.django.runtime import setup
 
-        settings = setup(args.django_settings)  # what the settings say of the bus
+        settings = setup(module)  # what the settings say of the bus
     elif not args.modules:
         raise UsageError("name the modules that connect receivers")
+    return run_worker(args, settings, django=module is not None)
+
+
+def django_settings_module(flag: str | None, environ: Mapping[str, str]) -> str | None:
+    """The Django settings a worker sets up: ``--django-settings``, else
+    ``DJANGO_SETTINGS_MODULE`` from the environment (as ``manage.py`` reads it)."""
+    return flag or environ.get("DJANGO_SETTINGS_MODULE", "").strip() or None
+
+
+def run_worker(
+    args: argparse.Namespace, settings: Source | None, *, django: bool
+) -> int:
+    """Run the worker the parsed options describe (``busignal worker`` and
+    ``manage.py busignal_worker``); ``settings`` is what Django's say of the bus.
+
+    With ``django``, the worker closes old database connections around each
+    event (``busignal.contrib.django.hygiene``).
+    """
+    from busignal.worker.worker import Worker, WorkerConfig
+
     resolved = resolve_bus(args.url, args.namespace, settings)
     bus = resolved.bus()
     import_modules(args.modules)
@@ -116,6 +142,10 @@ def _run(args: argparse.Namespace) -> int:
         from busignal.contrib import otel
 
         otel.instrument(worker=worker)
+    if django:
+        from busignal.contrib.django import hygiene
+
+        hygiene.install(worker)  # after otel: it wraps the span hook
     logger.info(
         "worker %s serving %s on %s",
         worker.consumer,
@@ -169,6 +199,36 @@ def add_commands(commands: Any) -> None:
         "a service, until SIGTERM or SIGINT (then finish, acknowledge, exit "
         "0). Flags left out take their BUSIGNAL_* environment variable.",
     )
+    add_worker_arguments(worker)
+    worker.set_defaults(run=_run)
+
+
+def _otel_flag(worker: argparse.ArgumentParser) -> None:
+    raw = os.environ.get("BUSIGNAL_OTEL", "")
+    default: object = False
+    if raw:
+        try:
+            default = _boolean(raw)
+        except ValueError:
+            default = BadEnv(
+                "BUSIGNAL_OTEL", raw, "--otel", "1/0, true/false, yes/no or on/off"
+            )
+    worker.add_argument(
+        "--otel",
+        action="store_true",
+        default=default,
+        help="record an OpenTelemetry span per delivery (extra 'otel'; the "
+        "SDK is configured as usual, e.g. by opentelemetry-instrument) "
+        "(env BUSIGNAL_OTEL: 1 or 0; default: off)",
+    )
+
+
+def add_worker_arguments(
+    worker: argparse.ArgumentParser, *, django_settings: bool = True
+) -> None:
+    """The options of ``busignal worker``, also those of ``manage.py
+    busignal_worker`` (which has Django's own ``--settings`` instead of
+    ``--django-settings``)."""
     worker.add_argument("modules", nargs="*", help="modules that connect receivers")
     env_default(
         worker,
@@ -195,12 +255,14 @@ def add_commands(commands: Any) -> None:
         help="serve only this signal, repeatable (env BUSIGNAL_SIGNALS, "
         "comma-separated; default: every signal the modules connect to)",
     )
-    worker.add_argument(
-        "--django-settings",
-        metavar="MODULE",
-        help="set DJANGO_SETTINGS_MODULE to MODULE and run django.setup() "
-        "before importing the modules",
-    )
+    if django_settings:
+        worker.add_argument(
+            "--django-settings",
+            metavar="MODULE",
+            help="set DJANGO_SETTINGS_MODULE to MODULE and run django.setup() "
+            "before importing the modules (default: DJANGO_SETTINGS_MODULE "
+            "from the environment)",
+        )
     env_default(
         worker,
         "--metrics-addr",
@@ -224,25 +286,4 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="restart the worker when a .py file under the current directory "
         "changes, for development (extra 'reload')",
-    )
-    worker.set_defaults(run=_run)
-
-
-def _otel_flag(worker: argparse.ArgumentParser) -> None:
-    raw = os.environ.get("BUSIGNAL_OTEL", "")
-    default: object = False
-    if raw:
-        try:
-            default = _boolean(raw)
-        except ValueError:
-            default = BadEnv(
-                "BUSIGNAL_OTEL", raw, "--otel", "1/0, true/false, yes/no or on/off"
-            )
-    worker.add_argument(
-        "--otel",
-        action="store_true",
-        default=default,
-        help="record an OpenTelemetry span per delivery (extra 'otel'; the "
-        "SDK is configured as usual, e.g. by opentelemetry-instrument) "
-        "(env BUSIGNAL_OTEL: 1 or 0; default: off)",
     )

@@ -96,6 +96,12 @@ class Keys:
         """The hash of worker heartbeats: consumer name -> encoded status."""
         return f"{self.namespace}:workers"
 
+    @property
+    def outbox(self) -> str:
+        """The hash where Django outbox relays report their table's backlog:
+        database alias -> encoded report (``busignal inspect`` reads it)."""
+        return f"{self.namespace}:outbox"
+
     def events_pattern(self) -> str:
         """A SCAN pattern matching every signal's events streams."""
         return f"{self.namespace}:{{sig:*}}:events"

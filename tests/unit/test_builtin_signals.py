@@ -12,7 +12,7 @@ EXPECTED_ARGS = {
     "post_save": {"instance", "created", "raw", "using", "update_fields"},
     "pre_delete": {"instance", "using", "origin"},
     "post_delete": {"instance", "using", "origin"},
-    "m2m_changed": {"action", "instance", "reverse", "model", "pk_set", "using"},
+    "m2m_changed": {"action", "instance", "reverse", "model", "pk_set", "using", "raw"},
     "request_started": {"environ"},
     "request_finished": set(),
 }

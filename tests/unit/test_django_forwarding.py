@@ -277,6 +277,28 @@ def test_forward_m2m_changed_sends_related_model_label_and_pk_set(
     }
 
 
+def test_forward_m2m_changed_passes_on_raw_when_django_sends_it(
+    bus: Bus, forwarder: MakeForwarder
+) -> None:
+    # Django 6.1 sends raw=True for relations loaded from a fixture; older
+    # Django sends no raw at all (the test above), and none is made up.
+    forwarder(ForwardSpec("auth.User", ("m2m_changed",), ("username",)))
+
+    model_signals.m2m_changed.send(
+        sender=User.groups.through,
+        instance=ann(),
+        action="post_add",
+        reverse=False,
+        model=Group,
+        pk_set={1},
+        using="default",
+        raw=True,
+    )
+
+    [event] = published(bus, "m2m_changed")
+    assert event.kwargs["raw"] is True
+
+
 def test_forward_m2m_changed_from_other_side_sends_its_pk_only(
     bus: Bus, forwarder: MakeForwarder
 ) -> None:

@@ -31,6 +31,11 @@ def _modules() -> list[ModuleType]:
         except ImportError:
             if not info.name.startswith("busignal.contrib."):
                 raise
+        except Exception as exc:
+            # Django models import only inside a configured project.
+            django_error = type(exc).__module__.startswith("django.")
+            if not (info.name.startswith("busignal.contrib.django.") and django_error):
+                raise
     return found
 
 

@@ -6,6 +6,7 @@ import os
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
@@ -13,6 +14,7 @@ import busignal
 from busignal.bus.sources import resolve
 from busignal.contrib.django import conf
 from busignal.contrib.django.forward import Forwarder
+from busignal.contrib.django.outbox import check_outbox_table
 from busignal.errors import ConfigurationError
 
 __all__ = ["BusignalConfig"]
@@ -23,7 +25,8 @@ class BusignalConfig(AppConfig):  # type: ignore[misc]  # Django is untyped
 
     ``ready()`` configures the default bus from settings, the environment
     filling in what they leave out (``busignal.bus.sources``; without any I/O),
-    connects the forwarding receivers, and imports each installed app's
+    connects the forwarding receivers, registers the outbox table's system
+    check, and imports each installed app's
     ``signals`` module so that its receivers are connected in every process,
     web and worker alike.
     """
@@ -50,5 +53,6 @@ class BusignalConfig(AppConfig):  # type: ignore[misc]  # Django is untyped
         forwarder = Forwarder(config.forward, config.requests, on_error=config.on_error)
         forwarder.connect()
         self.forwarder = forwarder
+        checks.register(check_outbox_table, "busignal")
         if config.autodiscover:
             autodiscover_modules("signals")

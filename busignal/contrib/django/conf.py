@@ -10,9 +10,11 @@ Two forms are accepted: ``BUSIGNAL_URL = "redis://..."`` alone, or a
         "OPTIONS": {"timeout": 5},              # more Bus options
         "FORWARD": {
             "shop.Order": {"signals": ["post_save"], "fields": ["status"]},
+            # "outbox": True/False per model overrides OUTBOX
         },
         "REQUESTS": ["request_started"],        # request signals to forward
         "ON_ERROR": "raise",                    # or "log"
+        "OUTBOX": False,                        # forward through the outbox
         "AUTODISCOVER": True,                   # import each app's signals
     }
 
@@ -49,9 +51,9 @@ REQUEST_SIGNALS = ("request_started", "request_finished")
 
 _KEYS = frozenset(
     {"URL", "NAMESPACE", "SECRET", "OPTIONS", "FORWARD", "REQUESTS"}
-    | {"ON_ERROR", "AUTODISCOVER"}
+    | {"ON_ERROR", "AUTODISCOVER", "OUTBOX"}
 )
-_FORWARD_KEYS = frozenset(("signals", "fields", "on_commit"))
+_FORWARD_KEYS = frozenset(("signals", "fields", "on_commit", "outbox"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class ForwardSpec:
     signals: tuple[str, ...]
     fields: tuple[str, ...] = ()
     on_commit: bool = False
+    #: Write the event to the outbox table in the save's transaction.
+    outbox: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,13 @@ class BusignalSettings:
     requests: tuple[str, ...] = ()
     on_error: str = "raise"
     autodiscover: bool = True
+    #: ``OUTBOX``: the default of each FORWARD entry's ``outbox``.
+    outbox: bool = False
+
+    @property
+    def uses_outbox(self) -> bool:
+        """Whether any event goes through the outbox table (it must exist)."""
+        return self.outbox or any(spec.outbox for spec in self.forward)
 
     def source(self) -> Source:
         """The bus options these settings give, for ``busignal.bus.sources.resolve``.
@@ -105,15 +116,17 @@ def load(settings: object) -> BusignalSettings:
             f"BUSIGNAL has unknown keys {unknown!r}; the known ones are "
             f"{sorted(_KEYS)!r}"
         )
+    outbox = _flag("OUTBOX", raw.get("OUTBOX", False))
     return BusignalSettings(
         url=_url(raw.get("URL"), getattr(settings, "BUSIGNAL_URL", None)),
         namespace=_optional_str("NAMESPACE", raw.get("NAMESPACE")),
         secret=_secret(raw.get("SECRET")),
         options=_mapping("OPTIONS", raw.get("OPTIONS")),
-        forward=_forward(raw.get("FORWARD")),
+        forward=_forward(raw.get("FORWARD"), outbox),
         requests=_requests(raw.get("REQUESTS")),
         on_error=_choice("ON_ERROR", raw.get("ON_ERROR", "raise"), ("raise", "log")),
         autodiscover=bool(raw.get("AUTODISCOVER", True)),
+        outbox=outbox,
     )
 
 
@@ -155,6 +168,12 @@ def _mapping(name: str, value: object) -> Mapping[str, Any]:
     return dict(value)
 
 
+def _flag(where: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{where} must be True or False, got {value!r}")
+    return value
+
+
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(
@@ -184,12 +203,14 @@ def _requests(value: object) -> tuple[str, ...]:
     return names
 
 
-def _forward(value: object) -> tuple[ForwardSpec, ...]:
+def _forward(value: object, outbox: bool) -> tuple[ForwardSpec, ...]:
     specs = _mapping("FORWARD", value)
-    return tuple(_forward_spec(str(label), spec) for label, spec in specs.items())
+    return tuple(
+        _forward_spec(str(label), spec, outbox) for label, spec in specs.items()
+    )
 
 
-def _forward_spec(label: str, spec: object) -> ForwardSpec:
+def _forward_spec(label: str, spec: object, outbox: bool = False) -> ForwardSpec:
     where = f"BUSIGNAL['FORWARD'][{label!r}]"
     if label.count(".") != 1:
         raise ImproperlyConfigured(
@@ -216,4 +237,12 @@ def _forward_spec(label: str, spec: object) -> ForwardSpec:
                 f"{MODEL_SIGNALS!r} (request signals go in BUSIGNAL['REQUESTS'])"
             )
     fields = _names(f"{where}['fields']", spec.get("fields", []))
-    return ForwardSpec(label, signals, fields, bool(spec.get("on_commit", False)))
+    on_commit = bool(spec.get("on_commit", False))
+    via_outbox = _flag(f"{where}['outbox']", spec.get("outbox", outbox))
+    if on_commit and via_outbox:
+        raise ImproperlyConfigured(
+            f"{where} sets on_commit, but its events go through the outbox "
+            f"(BUSIGNAL['OUTBOX'] or its own 'outbox'), which already sends "
+            f"only what commits: drop 'on_commit', or set 'outbox': False"
+        )
+    return ForwardSpec(label, signals, fields, on_commit, via_outbox)

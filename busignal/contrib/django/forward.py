@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import signals as model_signals
 
 from busignal import signals as bus_signals
+from busignal.contrib.django import outbox
 from busignal.contrib.django.conf import ForwardSpec
 from busignal.dispatch.signal import Signal
 from busignal.errors import BusignalError
@@ -118,6 +119,8 @@ class ModelForward:
             named["reverse"] = bool(kwargs.get("reverse", False))
             named["model"] = model_label(related) if related is not None else None
             named["pk_set"] = kwargs.get("pk_set")
+            if "raw" in kwargs:  # Django 6.1+: changed while loading a fixture
+                named["raw"] = bool(kwargs["raw"])
         return named
 
 
@@ -172,6 +175,24 @@ class Forwarder:
         """Publish one event; a failure raises, or is logged with ON_ERROR='log'."""
         try:
             signal.publish(sender, **named)
+        except BusignalError:
+            if self.on_error == "raise":
+                raise
+            logger.exception("could not forward %s from %s", signal.name, sender)
+
+    def write_outbox(
+        self, signal: Signal, sender: object, named: dict[str, object]
+    ) -> None:
+        """Write one event to the outbox, with the save's database connection.
+
+        A database error propagates (it is the save's transaction); an event
+        that cannot be encoded raises, or is logged with ON_ERROR='log'.
+        """
+        using = named.get("using")
+        try:
+            outbox.write(
+                signal, sender, named, using if isinstance(using, str) else None
+            )
         except BusignalError:
             if self.on_error == "raise":
                 raise
@@ -234,7 +255,8 @@ class Forwarder:
         fields = self._fields(model, spec)
         plan = []
         for name in spec.signals:
-            receiver = ModelForward(name, model, fields, spec.on_commit, self.publish)
+            publish = self.write_outbox if spec.outbox else self.publish
+            receiver = ModelForward(name, model, fields, spec.on_commit, publish)
             senders = [model] if name != "m2m_changed" else _through_models(model)
             if not senders:
                 raise ImproperlyConfigured(

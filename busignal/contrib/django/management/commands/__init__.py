@@ -1,0 +1,1 @@
+"""``busignal_worker`` and ``busignal_relay``."""
