@@ -172,7 +172,8 @@ def test_relay_sends_rows_oldest_first_with_their_message_ids_and_deletes_them(
 
 
 def test_relay_signs_with_the_bus_secret(memory_url: str, tables: None) -> None:
-    signed = Bus(memory_url, namespace="signed", secret="an-outbox-relay-signing-secret-32b")
+    secret = "an-outbox-relay-signing-secret-32b"
+    signed = Bus(memory_url, namespace="signed", secret=secret)
     outbox.publish(order_paid, "shop.Order", n=1)
 
     Relay(signed).drain()
