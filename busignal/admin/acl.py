@@ -40,6 +40,9 @@ from busignal.wire.keys import Keys
 
 __all__ = ["ROLES", "Role", "acl_rules", "add_commands"]
 
+# durable="fsync" sends WAITAOF, which Redis 7.0 does not know (an ACL rule
+# naming it fails there): on Redis 7.2+, add +waitaof to the sender's rules.
+
 #: What every client needs: redis-py's health check. (redis-py also sends
 #: CLIENT SETINFO on connecting, and goes on when it is refused; Redis 7.0
 #: does not know that subcommand, so a rule naming it would fail there.)
@@ -62,10 +65,11 @@ ROLES: dict[str, Role] = {
         Role(
             "sender",
             "send, publish and wait for replies",
-            ("events", "reply", "partitions"),
+            ("events", "reply", "partitions", "scheduled", "outbox"),
             (
                 "eval", "xadd", "xinfo|groups", "xtrim", "rpush", "pexpire",
-                "blpop", "lpop", "sadd", "xgroup|create",
+                "blpop", "lpop", "sadd", "xgroup|create", "zadd", "hset",
+                "wait",
             ),
         ),
         Role(
@@ -74,7 +78,7 @@ ROLES: dict[str, Role] = {
             "over lost entries, trim what its service read",
             (
                 "events", "dead", "reply", "partitions", "groups", "workers",
-                "handled", "outcomes",
+                "handled", "outcomes", "scheduled",
             ),
             (
                 "eval", "xreadgroup", "xread", "xrevrange", "xack", "xadd",
@@ -82,18 +86,21 @@ ROLES: dict[str, Role] = {
                 "xinfo|stream", "xgroup|create", "xgroup|delconsumer", "xtrim",
                 "exists", "rpush", "expire", "smembers", "hset", "hget",
                 "hgetall", "hdel", "del", "watch", "unwatch", "multi", "exec",
-                "discard",
+                "discard", "zrangebyscore", "zrem",
             ),
         ),
         Role(
             "admin",
             "inspect, list/replay/purge dead letters, declare services",
-            ("events", "dead", "partitions", "groups", "workers"),
+            (
+                "events", "dead", "partitions", "groups", "workers", "scheduled",
+                "outbox",
+            ),
             (
                 "eval", "scan", "xlen", "xrange", "xinfo|groups",
                 "xinfo|stream", "xpending", "xgroup|create", "xadd", "xdel", "del",
                 "exists", "smembers", "hget", "hset", "hgetall", "multi",
-                "exec", "discard",
+                "exec", "discard", "zcard", "zrange", "zrem", "hdel",
             ),
         ),
     )
@@ -121,6 +128,10 @@ def key_patterns(namespace: str, kinds: tuple[str, ...]) -> list[str]:
         # Per-receiver outcomes of an event waiting for a retry (HSET, HGETALL,
         # DEL), so receivers that succeeded do not run again.
         "outcomes": keys.events("*").removesuffix("events") + "outcomes:*",
+        # Delayed events: the sorted set of due times and the hash of fields.
+        "scheduled": keys.scheduled("*") + "*",
+        # Where Django outbox relays (run as senders) report their backlog.
+        "outbox": keys.outbox,
     }
     return [f"~{by_kind[kind]}" for kind in kinds]
 
