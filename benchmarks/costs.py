@@ -87,27 +87,28 @@ def _child_baseline_drain(url: str, stream: str, group: str, count: int) -> None
             return
 
 
-def _child_publish(url: str, count: int) -> None:
-    """``count`` publishes, then ``count`` more through publish_many."""
-    from benchmarks import receivers
+def _child_publish(url: str, count: int, how: str) -> None:
+    """``count`` events published one at a time (``one``) or 100 at a time."""
+    from benchmarks import baseline, receivers
     from busignal import Bus
 
+    if how.startswith("xadd"):
+        client = redis.Redis.from_url(url)
+        if how == "xadd-one":
+            baseline.publish_loop(client, "bl.sink", count)
+        else:
+            baseline.publish_pipelined(client, "bl.sink", count, 100)
+        client.close()
+        return
     bus = Bus(url)
     view = receivers.sink.using(bus=bus)
-    for x in range(count):
-        view.publish(None, x=x)
-    for first in range(0, count, 100):
-        view.publish_many(None, [{"x": x} for x in range(first, first + 100)])
+    if how == "one":
+        for x in range(count):
+            view.publish(None, x=x)
+    else:
+        for first in range(0, count, 100):
+            view.publish_many(None, [{"x": x} for x in range(first, first + 100)])
     bus.close()
-
-
-def _child_baseline_publish(url: str, count: int) -> None:
-    from benchmarks import baseline
-
-    client = redis.Redis.from_url(url)
-    baseline.publish_loop(client, "bl.sink", count)
-    baseline.publish_pipelined(client, "bl.sink", count, 100)
-    client.close()
 
 
 def _python(*args: str) -> list[str]:
@@ -161,13 +162,17 @@ def _drain_cost(server: RedisServer, is_async: bool, sizes: tuple[int, int]) -> 
 
 def _publish_cost(server: RedisServer, sizes: tuple[int, int]) -> None:
     keep = Path(tempfile.mkdtemp(prefix="busignal-costs-"))
-    for name, flag in (("busignal", "--child-publish"), ("redis-py", "--child-xadd")):
+    for how in ("one", "xadd-one", "many", "xadd-many"):
         totals = []
         for size in sizes:
-            out = keep / f"callgrind.publish.{name}.{size}"
-            totals.append(_callgrind(_python(flag, server.url, str(size)), out))
+            out = keep / f"callgrind.publish.{how}.{size}"
+            command = _python("--child-publish", server.url, str(size), how)
+            totals.append(_callgrind(command, out))
         per = (totals[1] - totals[0]) / (sizes[1] - sizes[0])
-        print(f"{name}: publish + a publish_many share: {per:,.0f} per event")
+        name = {"one": "busignal publish", "many": "busignal publish_many"}.get(
+            how, f"redis-py {how}"
+        )
+        print(f"{name}: {per:,.0f} instructions per event")
 
 
 def _profile(server: RedisServer, is_async: bool, count: int, path: Path) -> None:
@@ -192,8 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="py-spy flamegraph SVG to write")
     parser.add_argument("--child-drain", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--child-baseline", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--child-publish", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--child-xadd", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child-publish", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_drain:
         url, signal, service, count = args.child_drain
@@ -204,10 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _child_baseline_drain(url, "bl.drain", "drain", int(count))
         return 0
     if args.child_publish:
-        _child_publish(args.child_publish[0], int(args.child_publish[1]))
-        return 0
-    if args.child_xadd:
-        _child_baseline_publish(args.child_xadd[0], int(args.child_xadd[1]))
+        url, count, how = args.child_publish
+        _child_publish(url, int(count), how)
         return 0
     if args.profile is None and shutil.which("valgrind") is None:
         print("benchmarks.costs: valgrind is not on PATH", file=sys.stderr)
@@ -220,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.profile is not None:
                 _profile(server, args.is_async, args.events, args.profile)
             elif args.publish:
-                _publish_cost(server, (100, 100 + args.events // 10))
+                _publish_cost(server, (100, 100 + args.events // 4))
             else:
                 _drain_cost(server, args.is_async, sizes)
         finally:
