@@ -8,9 +8,9 @@ decides how a batch's sync receivers are spread over them. Kept apart from
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine, Generator
+import sys
+from collections.abc import Awaitable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from typing import Any
 
 from busignal.worker.delivery import Job, run_chunk
@@ -99,56 +99,36 @@ class Runner:
         await job.run_async()
 
 
-def start_eagerly(
-    coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
-) -> asyncio.Task[None] | None:
-    """Run a coroutine up to its first real wait; a task only if it waits.
+if sys.version_info >= (3, 12):
 
-    A task per job was most of an async drain's cost, and a receiver that
-    never waits (``return x + 1``) needs none: it is run to its end here,
-    and None returned. One that waits is carried on by a task, which
-    resumes it where it stopped, in the same context (what
-    ``asyncio.eager_task_factory`` does on 3.12+; this serves 3.11 too).
-    Its first step runs in a copy of the current context, as a task's
-    would, so context variables it sets stay its own.
-    """
-    context = copy_context()
-    try:
-        waiting = context.run(coroutine.send, None)
-    except StopIteration:
-        return None
-    return loop.create_task(_Resumed(coroutine, waiting).run(), context=context)
+    def start_eagerly(
+        coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Task[None] | None:
+        """Start a job's coroutine; None if it finished without waiting.
 
+        A task per job was most of an async drain's cost, and a receiver
+        that never waits (``return x + 1``) needs none scheduled: the task
+        starts eagerly (``eager_start=True``), running the coroutine up to
+        its first real wait at once, and one that finished there is never
+        scheduled. It is still a task while it runs, so what a receiver
+        does with ``asyncio.current_task()`` (``asyncio.timeout``,
+        ``wait_for``) applies to its own job.
+        """
+        task = asyncio.Task(coroutine, loop=loop, eager_start=True)
+        if task.done():
+            task.result()  # raise what it raised, as awaiting it would
+            return None
+        return task
 
-class _Resumed:
-    """A started coroutine, carried on by the task that awaits ``run()``."""
+else:
 
-    __slots__ = ("coroutine", "waiting")
+    def start_eagerly(
+        coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Task[None] | None:
+        """Start a job's coroutine in a task of its own (3.11: no eager tasks).
 
-    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
-        self.coroutine = coroutine
-        self.waiting = waiting
-
-    async def run(self) -> None:
-        await self
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        # What ``await coroutine`` would do after its first step: hand what
-        # it waits on to the task, and what the task sends back to it.
-        coroutine, waiting = self.coroutine, self.waiting
-        while True:
-            try:
-                sent = yield waiting
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # a cancellation, thrown in
-                try:
-                    waiting = coroutine.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    waiting = coroutine.send(sent)
-                except StopIteration:
-                    return
+        Running the first step outside a task of its own would let a
+        receiver's ``asyncio.timeout`` cancel the whole batch's task, so
+        3.11 keeps a scheduled task per job.
+        """
+        return loop.create_task(coroutine)

@@ -1,8 +1,9 @@
-"""Async receivers in a worker: started eagerly, a task only for those that wait."""
+"""Async receivers in a worker: started eagerly (3.12+), scheduled only if they wait."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from contextvars import ContextVar
 
 import pytest
@@ -17,7 +18,10 @@ from .bus_helpers import WAIT_SECONDS, Recorder, delivery
 marker: ContextVar[str] = ContextVar("marker", default="outside")
 
 
-def test_start_eagerly_runs_a_coroutine_that_never_waits_without_a_task() -> None:
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="eager tasks are 3.12+; 3.11 schedules a task"
+)
+def test_start_eagerly_runs_a_coroutine_that_never_waits_to_its_end() -> None:
     ran: list[int] = []
 
     async def quick() -> None:
@@ -49,6 +53,27 @@ def test_start_eagerly_carries_on_a_coroutine_that_waits_in_its_own_context() ->
 
     assert asyncio.run(main()) == "outside"  # the caller's context is untouched
     assert seen == ["mine"]
+
+
+def test_start_eagerly_timeout_in_the_first_step_spares_the_other_jobs() -> None:
+    # asyncio.timeout cancels the current task when it expires: that must
+    # be the job's own task, not the one awaiting the whole batch (which
+    # would cancel every job of the batch).
+    async def times_out() -> None:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(10)
+
+    async def finishes() -> None:
+        await asyncio.sleep(0.05)
+
+    async def main() -> list[object]:
+        loop = asyncio.get_running_loop()
+        tasks = [start_eagerly(times_out(), loop), start_eagerly(finishes(), loop)]
+        return await asyncio.gather(*tasks, return_exceptions=True)  # type: ignore[arg-type]  # both wait, so both are tasks
+
+    timed_out, finished = asyncio.run(main())
+    assert isinstance(timed_out, TimeoutError)
+    assert finished is None
 
 
 def test_start_eagerly_task_raises_what_the_coroutine_raises_after_a_wait() -> None:
