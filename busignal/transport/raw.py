@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from hiredis import pack_command
 
 __all__ = ["PipelinedConnection", "RawPipeline", "round_trip", "xadd"]
 
@@ -98,8 +99,20 @@ def xadd(
     return ("XADD", stream, "MAXLEN", "~", maxlen, "*", *flat)
 
 
+def _pack(commands: Sequence[tuple[Any, ...]]) -> list[bytes]:
+    """The commands in Redis's protocol, ready for ``send_packed_command``.
+
+    hiredis packs a command in C; redis-py's own packing walks every
+    argument in Python first (a generator step per argument: per entry id
+    of an XACK, per field of an XADD). The commands here are spelled word
+    by word, with str, bytes and int arguments only, which is what
+    hiredis takes (hiredis comes with ``redis[hiredis]``, a dependency).
+    """
+    return [b"".join(map(pack_command, commands))]
+
+
 def _exchange(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-    connection.send_packed_command(connection.pack_commands(commands))
+    connection.send_packed_command(_pack(commands))
     replies: list[Any] = []
     for _ in commands:
         try:
@@ -133,7 +146,7 @@ class PipelinedConnection:
         if connection is None:
             pool = self._client.connection_pool
             connection = self._connection = pool.get_connection()
-        connection.send_packed_command(connection.pack_commands(commands))
+        connection.send_packed_command(_pack(commands))
         self._owed = len(commands)
 
     def receive(self) -> list[Any]:

@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Coroutine, Sequence
+from operator import attrgetter
 from typing import Any, Protocol
 
 import redis
@@ -43,6 +44,8 @@ from busignal.worker.settle import Batch, report_errors, settle_all
 __all__ = ["Lane", "LaneHost", "Settled"]
 
 logger = logging.getLogger(__name__)
+
+_HAS_ASYNC = attrgetter("has_async")  # any(map(...)): the loop over jobs in C
 
 
 class LaneHost(Protocol):
@@ -225,7 +228,7 @@ class Lane:
         liveness.hold(settled.keys, time.time())
         started = time.time()
         try:
-            if any(job.has_async for job in jobs):
+            if any(map(_HAS_ASYNC, jobs)):
                 # Async receivers run on the loop; the batch still settles
                 # here, with the next read.
                 self._call(runner.run(jobs))

@@ -32,7 +32,9 @@ import os
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -106,9 +108,8 @@ class Liveness:
 
     def release(self, keys: list[tuple[str, str]]) -> None:
         """Entries no longer running: settled, or given up (any thread)."""
-        in_flight = self.in_flight
-        for key in keys:
-            in_flight.pop(key, None)
+        # The loop in C: deque(maxlen=0) consumes the map, keeping nothing.
+        deque(map(self.in_flight.pop, keys, repeat(None, len(keys))), maxlen=0)
 
     # -- heartbeat ----------------------------------------------------------
 

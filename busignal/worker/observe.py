@@ -39,6 +39,12 @@ class LogObserver:
     index them.
     """
 
+    @property
+    def active(self) -> bool:
+        """Whether ``handled`` logs anything (DEBUG is on); the worker asks
+        once a batch instead of calling ``handled`` for every job."""
+        return logger.isEnabledFor(logging.DEBUG)
+
     def handled(self, job: Job, seconds: float) -> None:
         if not logger.isEnabledFor(logging.DEBUG):
             return

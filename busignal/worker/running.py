@@ -8,12 +8,14 @@ decides how a batch's sync receivers are spread over them. Kept apart from
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import sys
+from collections.abc import Awaitable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from busignal.worker.delivery import Job, run_chunk
 
-__all__ = ["QUICK_SECONDS", "Runner"]
+__all__ = ["QUICK_SECONDS", "Runner", "start_eagerly"]
 
 #: Mean seconds per job below which a batch's sync receivers share one thread.
 QUICK_SECONDS = 0.001
@@ -57,8 +59,19 @@ class Runner:
         waits: list[Awaitable[None]] = [
             loop.run_in_executor(self._executor, run_chunk, c) for c in chunks
         ]
-        waits += [self._run_mixed(j) for j in jobs if j.has_async]
+        error: BaseException | None = None
+        for job in jobs:
+            if job.has_async:
+                try:
+                    task = start_eagerly(self._run_mixed(job), loop)
+                except BaseException as exc:  # as gather would raise it
+                    error = error or exc
+                    continue
+                if task is not None:
+                    waits.append(task)
         await asyncio.gather(*waits)
+        if error is not None:
+            raise error
         self.note(jobs)
 
     @property
@@ -79,8 +92,43 @@ class Runner:
             self._quick = seconds / count < QUICK_SECONDS
 
     async def _run_mixed(self, job: Job) -> None:
-        assert self._executor is not None
-        if any(not reg.is_async for _, reg in job.registrations):
+        if not all(reg.is_async for _, reg in job.registrations):
+            assert self._executor is not None
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, job.run_sync)
         await job.run_async()
+
+
+if sys.version_info >= (3, 12):
+
+    def start_eagerly(
+        coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Task[None] | None:
+        """Start a job's coroutine; None if it finished without waiting.
+
+        A task per job was most of an async drain's cost, and a receiver
+        that never waits (``return x + 1``) needs none scheduled: the task
+        starts eagerly (``eager_start=True``), running the coroutine up to
+        its first real wait at once, and one that finished there is never
+        scheduled. It is still a task while it runs, so what a receiver
+        does with ``asyncio.current_task()`` (``asyncio.timeout``,
+        ``wait_for``) applies to its own job.
+        """
+        task = asyncio.Task(coroutine, loop=loop, eager_start=True)
+        if task.done():
+            task.result()  # raise what it raised, as awaiting it would
+            return None
+        return task
+
+else:
+
+    def start_eagerly(
+        coroutine: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Task[None] | None:
+        """Start a job's coroutine in a task of its own (3.11: no eager tasks).
+
+        Running the first step outside a task of its own would let a
+        receiver's ``asyncio.timeout`` cancel the whole batch's task, so
+        3.11 keeps a scheduled task per job.
+        """
+        return loop.create_task(coroutine)

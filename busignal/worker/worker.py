@@ -377,6 +377,8 @@ class Worker:
     def observe_handled(self, jobs: list[Job], seconds: float) -> None:
         """Tell every observer that jobs ran; one that raises is logged."""
         for observer in self.observers:
+            if isinstance(observer, LogObserver) and not observer.active:
+                continue  # the default: nothing to log at INFO
             try:
                 for job in jobs:
                     observer.handled(job, seconds)
