@@ -157,35 +157,28 @@ class SignalView:
 
     async def asend(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send``."""
-        target = self._target()
-        if target is None:
-            return await self.signal.in_process.acall(sender, named, robust=False)
-        bus, name = target
-        with tracing.producing(name, "send"):
-            if (durable := self._durable) is not None:  # the wait shares the connection
-                options = self._options()
-                return await asyncio.to_thread(
-                    lambda: bus.send(
-                        name, sender, named, robust=False, durable=durable, **options
-                    )
-                )
-            return await bus.asend(name, sender, named, robust=False, **self._options())
+        return await self._asend(sender, named, robust=False)
 
     async def asend_robust(self, sender: object, **named: object) -> Responses:
         """The coroutine form of ``send_robust``."""
+        return await self._asend(sender, named, robust=True)
+
+    async def _asend(
+        self, sender: object, named: dict[str, object], *, robust: bool
+    ) -> Responses:
         target = self._target()
         if target is None:
-            return await self.signal.in_process.acall(sender, named, robust=True)
+            return await self.signal.in_process.acall(sender, named, robust=robust)
         bus, name = target
+        options = self._options()
         with tracing.producing(name, "send"):
             if (durable := self._durable) is not None:  # the wait shares the connection
-                options = self._options()
                 return await asyncio.to_thread(
                     lambda: bus.send(
-                        name, sender, named, robust=True, durable=durable, **options
+                        name, sender, named, robust=robust, durable=durable, **options
                     )
                 )
-            return await bus.asend(name, sender, named, robust=True, **self._options())
+            return await bus.asend(name, sender, named, robust=robust, **options)
 
     def publish(self, sender: object, **named: object) -> str:
         """Append one event to the signal's stream and return its entry id.
