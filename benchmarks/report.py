@@ -94,7 +94,7 @@ def targets(figures: Figures) -> list[Target]:
         return ratio(mid(key), mid(key, BASELINE))
 
     return [
-        Target("send p50 vs baseline", vs_base("send_rtt_1svc p50"), 1.3, True),
+        Target("send p50 vs baseline", vs_base("send_rtt_1svc p50"), 1.2, True),
         Target(
             "send to 4 services p50 vs 1-service baseline",
             ratio(mid("send_rtt_4svc p50"), mid("send_rtt_1svc p50", BASELINE)),
