@@ -14,6 +14,7 @@ from typing import Any
 
 from busignal.admin.dead import list_dead, purge, replay, select
 from busignal.bus.bus import Bus
+from busignal.cli.flags import run_with_bus
 from busignal.errors import AmbiguousId, UnknownId, UnverifiedLetter
 
 __all__ = ["add_commands"]
@@ -53,26 +54,13 @@ def _purge(args: argparse.Namespace, bus: Bus) -> int:
     return 0
 
 
-def _run(
-    args: argparse.Namespace,
-    make_bus: Callable[..., Bus],
-    action: Callable[[argparse.Namespace, Bus], int],
-) -> int:
-    bus = make_bus(args.url, args.namespace)
-    try:
-        return action(args, bus)
-    except AmbiguousId as exc:
-        print(f"busignal: {exc}", file=sys.stderr)
-        return 2
-    except UnknownId as exc:
-        done = {"replay": "; nothing was replayed", "purge": "; nothing was purged"}
-        print(f"busignal: {exc}{done.get(args.action, '')}", file=sys.stderr)
-        return 1
-    except UnverifiedLetter as exc:
-        print(f"busignal: {exc}; nothing was replayed", file=sys.stderr)
-        return 1
-    finally:
-        bus.close()
+def _refusals(action: str) -> dict[type[Exception], tuple[int, str]]:
+    undone = {"replay": "; nothing was replayed", "purge": "; nothing was purged"}
+    return {
+        AmbiguousId: (2, ""),
+        UnknownId: (1, undone.get(action, "")),
+        UnverifiedLetter: (1, "; nothing was replayed"),
+    }
 
 
 _ID_HELP = "a plain ID is looked up in every partition"
@@ -117,4 +105,8 @@ def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
             which.add_argument(
                 "--all", action="store_true", help=f"{name} every dead letter"
             )
-        action.set_defaults(run=lambda args, run=run: _run(args, make_bus, run))
+        action.set_defaults(
+            run=lambda args, run=run: run_with_bus(
+                args, make_bus, run, _refusals(args.action)
+            )
+        )

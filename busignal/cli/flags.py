@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "first_bad_env",
     "host_port",
     "port",
+    "run_with_bus",
     "walk",
 ]
 
@@ -157,3 +159,26 @@ def address(default_host: str) -> Callable[[str], tuple[str, int]]:
 
     parse.__name__ = "address"  # argparse names the type in its messages
     return parse
+
+
+def run_with_bus(
+    args: argparse.Namespace,
+    make_bus: Callable[..., Any],
+    action: Callable[[argparse.Namespace, Any], int],
+    refusals: Mapping[type[Exception], tuple[int, str]],
+) -> int:
+    """Run ``action`` on the bus the flags name, and close it after.
+
+    An exception listed in ``refusals`` is the operator's mistake, not a
+    crash: its message (plus what was left undone) goes to stderr, and
+    the command exits with its code.
+    """
+    bus = make_bus(args.url, args.namespace)
+    try:
+        return action(args, bus)
+    except tuple(refusals) as exc:
+        code, undone = next(v for k, v in refusals.items() if isinstance(exc, k))
+        print(f"busignal: {exc}{undone}", file=sys.stderr)
+        return code
+    finally:
+        bus.close()

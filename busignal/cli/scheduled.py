@@ -17,6 +17,7 @@ from typing import Any
 from busignal.admin.scheduled import Scheduled, cancel, list_scheduled
 from busignal.bus.bus import Bus
 from busignal.cli.console import Console
+from busignal.cli.flags import run_with_bus
 from busignal.errors import UnknownId
 
 __all__ = ["add_commands", "when"]
@@ -83,20 +84,8 @@ def _cancel(args: argparse.Namespace, bus: Bus) -> int:
     return 0
 
 
-def _run(
-    args: argparse.Namespace,
-    make_bus: Callable[..., Bus],
-    action: Callable[[argparse.Namespace, Bus], int],
-) -> int:
-    bus = make_bus(args.url, args.namespace)
-    try:
-        return action(args, bus)
-    except UnknownId as exc:
-        done = "; nothing was cancelled" if args.action == "cancel" else ""
-        print(f"busignal: {exc}{done}", file=sys.stderr)
-        return 1
-    finally:
-        bus.close()
+def _undone(action: str) -> str:
+    return "; nothing was cancelled" if action == "cancel" else ""
 
 
 def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
@@ -136,4 +125,8 @@ def add_commands(commands: Any, make_bus: Callable[..., Bus]) -> None:
             which.add_argument(
                 "--all", action="store_true", help="cancel every scheduled event"
             )
-        action.set_defaults(run=lambda args, run=run: _run(args, make_bus, run))
+        action.set_defaults(
+            run=lambda args, run=run: run_with_bus(
+                args, make_bus, run, {UnknownId: (1, _undone(args.action))}
+            )
+        )

@@ -133,25 +133,22 @@ class SignalView:
 
     def send(self, sender: object, **named: object) -> Responses:
         """Django's ``send``: every receiver's result; the first error raised."""
-        target = self._target()
-        if target is None:
-            return self.signal.in_process.call(sender, named, robust=False)
-        bus, name = target
-        with tracing.producing(name, "send"):
-            return bus.send(
-                name, sender, named, robust=False, durable=self._durable,
-                **self._options(),
-            )  # fmt: skip
+        return self._send(sender, named, robust=False)
 
     def send_robust(self, sender: object, **named: object) -> Responses:
         """Django's ``send_robust``: errors (and timeouts) returned as responses."""
+        return self._send(sender, named, robust=True)
+
+    def _send(
+        self, sender: object, named: dict[str, object], *, robust: bool
+    ) -> Responses:
         target = self._target()
         if target is None:
-            return self.signal.in_process.call(sender, named, robust=True)
+            return self.signal.in_process.call(sender, named, robust=robust)
         bus, name = target
         with tracing.producing(name, "send"):
             return bus.send(
-                name, sender, named, robust=True, durable=self._durable,
+                name, sender, named, robust=robust, durable=self._durable,
                 **self._options(),
             )  # fmt: skip
 
