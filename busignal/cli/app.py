@@ -124,8 +124,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    from busignal.admin import acl, services
-    from busignal.cli import dashboard, dead, demo, ping, report, scheduled, worker
+    from busignal.cli import (
+        acl,
+        dashboard,
+        dead,
+        demo,
+        ping,
+        report,
+        scheduled,
+        services,
+        worker,
+    )
 
     worker.add_commands(commands)
     dead.add_commands(commands, _bus)
