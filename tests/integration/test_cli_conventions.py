@@ -178,6 +178,16 @@ def test_worker_env_default_that_is_not_a_number_is_a_usage_error(
     assert "--concurrency" in done.stderr
 
 
+def test_worker_says_once_at_start_that_it_has_no_secret(
+    bus: Bus, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    worker = worker_factory("billing", "billing")
+
+    output = worker.output()
+    assert output.count("no secret") == 1, output
+    assert "serving" in output
+
+
 def test_worker_metrics_addr_binds_the_address_given(
     bus: Bus, worker_factory: Callable[..., WorkerProcess]
 ) -> None:
