@@ -85,23 +85,24 @@ class Resolved:
     def describe(self) -> str:
         """One line for a start-up log: each option and where it came from.
 
-        The URL is shown without its password. Whether entries are signed is
-        spelled out, since an unsigned worker runs whatever is written to
-        its streams.
+        The URL is shown without its password. Where the secret came from
+        is said; its absence is not: the worker warns of it at start
+        (``busignal.worker.once.warn_if_unsigned``), however it is started,
+        and one warning says it once.
         """
         from busignal.transport.clients import redact
 
         config, origins = self.config, self.origins
         signing = (
-            f"secret from {origins['secrets']}: only signed entries run"
+            f", secret from {origins['secrets']}: only signed entries run"
             if config.secrets
-            else "no secret: entries are neither signed nor checked"
+            else ""
         )
         namespace = origins["namespace"]
         namespace = namespace if namespace == "default" else f"from {namespace}"
         return (
             f"{redact(config.url)} (from {origins['url']}), namespace "
-            f"{config.namespace!r} ({namespace}), {signing}"
+            f"{config.namespace!r} ({namespace}){signing}"
         )
 
 

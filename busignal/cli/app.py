@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 runtime failure (Redis unreachable, forced stop);
 2 bad usage (a module that does not import, no receivers, bad options, an
-environment default a flag cannot take).
+environment default a flag cannot take); 141 stdout closed early (``|
+head``), quietly, as a tool killed by SIGPIPE.
 
 Every subcommand takes ``--log-level`` and ``--log-format`` (also before
 the subcommand's name), and its help shows each flag's default and the
@@ -12,6 +13,7 @@ environment variable behind it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -34,6 +36,9 @@ from busignal.errors import BusignalError, BusUnavailable, UsageError
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: stdout's reader left (``busignal inspect | head -1``): 128 + SIGPIPE, what
+#: a shell reports for a tool that SIGPIPE killed.
+EXIT_PIPE = 141
 
 
 def refused_command(exc: BaseException) -> bool:
@@ -119,8 +124,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    from busignal.admin import acl, services
-    from busignal.cli import dashboard, dead, demo, ping, report, scheduled, worker
+    from busignal.cli import (
+        acl,
+        dashboard,
+        dead,
+        demo,
+        ping,
+        report,
+        scheduled,
+        services,
+        worker,
+    )
 
     worker.add_commands(commands)
     dead.add_commands(commands, _bus)
@@ -138,7 +152,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
+    """Run the CLI; returns the exit code.
+
+    A reader of stdout that leaves early (``| head -1``) ends the command
+    quietly with EXIT_PIPE, as Python's documentation advises ("Note on
+    SIGPIPE"): stdout is flushed here, inside the ``try``, and then pointed
+    at devnull so that the flush at exit cannot fail again.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)

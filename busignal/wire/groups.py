@@ -25,7 +25,15 @@ A group is created through ``CREATE_GROUP``, which
   told, and decides);
 * creates a new group at the start asked for (``$`` or ``0``), and records
   where it starts; or, with no start, reports that it does not know where
-  the group stood.
+  the group stood;
+* except when the caller saw an id SEEN in the stream (a worker whose group
+  vanished under it) and the stream now holds every entry ever added to
+  it, all of them after SEEN, or does not exist: then the stream is new
+  since, as after a Redis that restarted empty or was flushed, and the
+  group is recreated at ``0`` ("renewed"). Nothing in such a stream can be
+  re-run or skipped (what was there before went with Redis's data), and
+  every event sent since runs. A stream that lost any entry, or still holds
+  one the caller saw, is not new: it is refused as before.
 
 Entries acknowledged out of order above the record (another worker's
 later batch while an earlier one ran) run again after a recreation: at
@@ -99,6 +107,9 @@ local function record(stream, groups, name)
   end
   redis.call('HSET', groups, name, mark .. ' read ' .. tostring(read))
 end
+local function last_id(stream)
+  return field(redis.call('XINFO', 'STREAM', stream), 'last-generated-id')
+end
 """
 
 # KEYS: events stream, groups hash. ARGV: group, then the ids to ack.
@@ -112,17 +123,31 @@ return acked
 )
 
 # KEYS: events stream, groups hash. ARGV: group; the start of a group never
-# recorded ("$", "0", or "" to create none); "1" to ignore the record.
-# Returns {kind, id, deleted}: kind is exists, created, restored, lost
+# recorded ("$", "0", or "" to create none); "1" to ignore the record; the
+# newest id the caller saw in the stream ("" if none: never renew).
+# Returns {kind, id, deleted, last}: kind is exists, created, restored,
+# renewed (the stream is new since the caller saw it: created at 0), lost
 # (entries after the record were deleted: the group is not created) or
-# unknown (no record and no start: not created).
+# unknown (no record and no start: not created); last is the stream's
+# last-generated id where the group now exists.
 CREATE_GROUP = (
     _LUA_HELPERS
     + """
+local function new_since(stream, seen)
+  if redis.call('EXISTS', stream) == 0 then return true end
+  local info = redis.call('XINFO', 'STREAM', stream)
+  if tonumber(field(info, 'entries-added')) ~= tonumber(field(info, 'length')) then
+    return false
+  end
+  local first = field(info, 'first-entry')
+  return not first or after(first[1], seen)
+end
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if exists then
   local info = group_info(KEYS[1], ARGV[1])
-  if info then return {'exists', field(info, 'last-delivered-id')} end
+  if info then
+    return {'exists', field(info, 'last-delivered-id'), '', last_id(KEYS[1])}
+  end
 end
 local recorded = redis.call('HGET', KEYS[2], ARGV[1])
 if recorded and ARGV[3] ~= '1' then
@@ -148,12 +173,18 @@ if recorded and ARGV[3] ~= '1' then
     end
   end
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], mark, 'MKSTREAM')
-  return {'restored', mark}
+  return {'restored', mark, '', last_id(KEYS[1])}
 end
-if ARGV[2] == '' then return {'unknown'} end
-redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], ARGV[2], 'MKSTREAM')
+local kind, start = 'created', ARGV[2]
+if ARGV[4] ~= '' and new_since(KEYS[1], ARGV[4]) then
+  kind, start = 'renewed', '0'
+elseif start == '' then
+  return {'unknown'}
+end
+redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], start, 'MKSTREAM')
 record(KEYS[1], KEYS[2], ARGV[1])
-return {'created', field(group_info(KEYS[1], ARGV[1]), 'last-delivered-id')}
+local at = field(group_info(KEYS[1], ARGV[1]), 'last-delivered-id')
+return {kind, at, '', last_id(KEYS[1])}
 """
 )
 
@@ -162,33 +193,47 @@ return {'created', field(group_info(KEYS[1], ARGV[1]), 'last-delivered-id')}
 class Created:
     """What ``CREATE_GROUP`` did for one group.
 
-    ``kind``: ``exists``, ``created``, ``restored``, ``lost`` or
-    ``unknown``. ``at`` is where the group stands (or, for ``lost``, stood);
-    ``deleted`` the newest entry deleted from the stream (``lost`` only).
+    ``kind``: ``exists``, ``created``, ``restored``, ``renewed``, ``lost``
+    or ``unknown``. ``at`` is where the group stands (or, for ``lost``,
+    stood); ``deleted`` the newest entry deleted from the stream (``lost``
+    only); ``last`` the stream's newest id when the group was made, what a
+    worker passes as ``seen`` should the group vanish later.
     """
 
     kind: str
     at: str = ""
     deleted: str = ""
+    last: str = ""
 
     @property
     def made(self) -> bool:
         """True when the group now exists."""
-        return self.kind in ("exists", "created", "restored")
+        return self.kind in ("exists", "created", "restored", "renewed")
 
 
 def created(reply: Any) -> Created:
     """``CREATE_GROUP``'s reply as a ``Created``."""
     parts = [p.decode() if isinstance(p, bytes) else str(p) for p in reply]
-    return Created(*parts[:3])
+    return Created(*parts[:4])
 
 
 def create_args(
-    stream: str, groups: str, group: str, start: str, *, ignore_record: bool = False
+    stream: str,
+    groups: str,
+    group: str,
+    start: str,
+    *,
+    ignore_record: bool = False,
+    seen: str = "",
 ) -> tuple[Any, ...]:
-    """The EVAL arguments that run ``CREATE_GROUP`` for one group."""
+    """The EVAL arguments that run ``CREATE_GROUP`` for one group.
+
+    ``seen``: the newest id the caller saw in the stream while its group
+    existed; a group gone with no record is then renewed at ``0`` if the
+    stream is new since (see the module docstring).
+    """
     flag = "1" if ignore_record else "0"
-    return ("EVAL", CREATE_GROUP, 2, stream, groups, group, start, flag)
+    return ("EVAL", CREATE_GROUP, 2, stream, groups, group, start, flag, seen)
 
 
 def group_lost(service: str, signal: str, stream: str, done: Created) -> GroupLost:

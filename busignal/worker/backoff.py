@@ -14,8 +14,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from busignal.transport.clients import CONNECTION_ERRORS, refused_login
+from busignal.worker.joining import group_gone
 
-__all__ = ["delay", "pause", "pause_sync", "until_through"]
+__all__ = ["delay", "pause", "pause_sync", "report", "until_through"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +67,16 @@ async def until_through(
             if stopping() and delay(failures) > 2:
                 raise
             await pause(exc, failures)
+
+
+def report(what: str, exc: Exception) -> None:
+    """Log a failed pass of a task that keeps going (heartbeat, trimming...).
+
+    Redis away, or a stream or group gone (the reader recreates it: a
+    restart of Redis without its data), is one warning line; anything else
+    is logged with its traceback.
+    """
+    if isinstance(exc, CONNECTION_ERRORS) or group_gone(exc):
+        logger.warning("%s failed: %s", what, exc)
+    else:
+        logger.exception("%s failed", what)

@@ -18,8 +18,8 @@ import logging
 import time
 from typing import Any
 
-from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.wire.schedule import MOVE_DUE
+from busignal.worker import backoff
 from busignal.worker.context import WorkerContext
 
 __all__ = ["PERIOD", "DueMover"]
@@ -72,11 +72,9 @@ class DueMover:
         while not self._stopping:  # also if redis-py swallows a cancellation
             try:
                 await self.move()
-            except CONNECTION_ERRORS as exc:
-                logger.warning("moving due scheduled entries failed: %s", exc)
-            except Exception:
+            except Exception as exc:
                 # Keep going: a bad reply must not stop delayed events for good.
-                logger.exception("moving due scheduled entries failed")
+                backoff.report("moving due scheduled entries", exc)
             await asyncio.sleep(PERIOD)
 
     async def start(self, *, burst: bool = False) -> None:

@@ -36,6 +36,7 @@ from busignal.transport.raw import PipelinedConnection
 from busignal.worker import backoff, once
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, run_chunk
+from busignal.worker.joining import group_gone
 from busignal.worker.liveness import Liveness
 from busignal.worker.reading import Entry, raw_entries
 from busignal.worker.running import Runner
@@ -64,8 +65,8 @@ class LaneHost(Protocol):
     async def complete(self, jobs: list[Job], batch: Batch) -> None:
         """Run jobs on the loop's path and settle them (slow or async ones)."""
 
-    async def join_groups(self, start: str = "$") -> None:
-        """Create the service's consumer groups (one vanished)."""
+    async def rejoin_groups(self, exc: BaseException) -> None:
+        """Recreate the service's consumer groups (Redis said one vanished)."""
 
     def observe_handled(self, jobs: list[Job], seconds: float) -> None:
         """Tell the worker's observers that jobs ran."""
@@ -138,10 +139,9 @@ class Lane:
                     failures += 1
                     backoff.pause_sync(exc, failures)
                 except redis.ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
+                    if not group_gone(exc):
                         raise
-                    logger.warning("consumer group vanished (%s); recreating it", exc)
-                    self._call(host.join_groups(start=""))
+                    self._call(host.rejoin_groups(exc))
             if self._unsent is not None:
                 self._send(client, self._unsent)
         except BaseException as exc:

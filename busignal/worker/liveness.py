@@ -33,15 +33,15 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import Mapping
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+import redis
 
 from busignal.transport.clients import CONNECTION_ERRORS
 from busignal.wire.records import text
-from busignal.worker import heartbeat
+from busignal.worker import backoff, heartbeat
 from busignal.worker.claims import (
     Claimer,
     claim_held,
@@ -50,6 +50,7 @@ from busignal.worker.claims import (
     owners_of,
 )
 from busignal.worker.heartbeat import LAPSE_INTERVALS
+from busignal.worker.joining import group_gone
 from busignal.worker.trim import trim_stream
 
 if TYPE_CHECKING:
@@ -198,12 +199,10 @@ class Liveness:
         while not self._stopping:
             try:
                 await self.beat()
-            except CONNECTION_ERRORS as exc:
-                logger.warning("heartbeat failed: %s", exc)
-            except Exception:
+            except Exception as exc:
                 # The heartbeat must outlive any one bad reply: without it the
                 # other workers would take this one's entries.
-                logger.exception("heartbeat failed")
+                backoff.report("heartbeat", exc)
             await asyncio.sleep(self.config.heartbeat_interval)
 
     async def trim(self) -> int:
@@ -228,10 +227,8 @@ class Liveness:
         while not self._stopping:
             try:
                 await self.trim()
-            except CONNECTION_ERRORS as exc:
-                logger.warning("trimming failed: %s", exc)
-            except Exception:
-                logger.exception("trimming failed")
+            except Exception as exc:
+                backoff.report("trimming", exc)
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
 
     async def start(self, *, burst: bool = False) -> None:
@@ -278,11 +275,6 @@ class Liveness:
     def has_retries(self) -> bool:
         return bool(self.retries)
 
-    async def _claim(
-        self, stream: str, owners: Mapping[str, str], min_idle: int
-    ) -> list[tuple[str, dict[bytes, bytes] | None]]:
-        return await claim_held(self._claims, stream, owners, min_idle, False)
-
     async def _due_retries(self) -> list[Entry]:
         now = time.time()
         due = [
@@ -297,7 +289,9 @@ class Liveness:
             # Only if still this worker's: a worker that stalled past its
             # lease may have lost the entry to another, which runs it.
             owners = {entry_id: self.context.consumer}
-            for claimed_id, fields in await self._claim(stream, owners, 0):
+            for claimed_id, fields in await claim_held(
+                self._claims, stream, owners, 0, False
+            ):
                 if fields:
                     entries.append((stream, claimed_id, fields, attempt + 1))
         return entries
@@ -338,7 +332,7 @@ class Liveness:
         owners.update(dict.fromkeys(orphans, self.context.consumer))
         if not takeover:
             return []
-        claimed = await self._claim(stream, owners, hb_ms)
+        claimed = await claim_held(self._claims, stream, owners, hb_ms, False)
         if claimed:
             logger.warning(
                 "took over %d entries of %s from lost consumers", len(claimed), stream
@@ -385,7 +379,11 @@ class Liveness:
         if gone:
             await self._forget(gone)
         for stream in self.context.routes.streams(self.context.keys):
-            entries += await self._lost(stream, live)
+            try:
+                entries += await self._lost(stream, live)
+            except redis.ResponseError as exc:
+                if not group_gone(exc):  # else nothing to take: the reader
+                    raise  # recreates the group
         return entries
 
     async def _forget(self, gone: list[heartbeat.Heartbeat]) -> None:

@@ -38,7 +38,7 @@ from busignal.worker.config import WorkerConfig, default_consumer_name
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, Receiving
 from busignal.worker.due import DueMover
-from busignal.worker.joining import join_group
+from busignal.worker.joining import Groups, group_gone
 from busignal.worker.lane import Lane
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
@@ -98,6 +98,7 @@ class Worker:
         #: Set once the worker has joined its groups and announced itself.
         self.ready = threading.Event()
         self._handled = HandledCount()
+        self._groups = Groups(self.keys, config.service)
 
     # -- lifecycle --------------------------------------------------------
 
@@ -208,20 +209,21 @@ class Worker:
         backlog = True  # first read our own pending entries (a restart)
         while not self.stopping:
             try:
-                entries = await self._next_entries(liveness, backlog, burst)
+                if entries := await self._next_entries(liveness, backlog, burst):
+                    # Entries a failure leaves unsettled stay pending for this
+                    # worker, and are taken back as orphans (``Liveness``).
+                    await self.handle(entries)
+                    continue
             except CONNECTION_ERRORS as exc:
                 self._failures += 1  # a successful read resets it
                 await backoff.pause(exc, self._failures)
                 continue
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not group_gone(exc):
                     raise
-                logger.warning("consumer group vanished (%s); recreating it", exc)
-                await self._until_through(lambda: self.join_groups(start=""))
+                await self.rejoin_groups(exc)
                 continue
-            if entries:
-                await self.handle(entries)
-            elif backlog:
+            if backlog:
                 backlog = False
                 self._start_lane(liveness, burst)
             elif burst and not liveness.has_retries():
@@ -290,10 +292,14 @@ class Worker:
     ) -> None:
         """Create the service's group on each stream (those it serves by default)."""
         assert self._client is not None
-        for stream in self.routes.streams(self.keys) if streams is None else streams:
-            await join_group(
-                self._client, self.keys, self.config.service, stream, start
-            )
+        if streams is None:
+            streams = self.routes.streams(self.keys)
+        await self._groups.join(self._client, streams, start)
+
+    async def rejoin_groups(self, exc: BaseException) -> None:
+        """Recreate vanished groups (``join_group``), or raise GroupLost."""
+        logger.warning("consumer group vanished (%s); recreating it", exc)
+        await self._until_through(lambda: self.join_groups(start=""))
 
     # -- reading ------------------------------------------------------------
 
@@ -346,6 +352,7 @@ class Worker:
 
     def prepare(self, entries: Sequence[Entry]) -> tuple[list[Job], Batch]:
         """Decode a batch into jobs (``intake.prepare``); the lane calls it too."""
+        self._groups.saw(entries)
         return intake.prepare(self.context, entries, self.receiving)
 
     async def handle(self, entries: Sequence[Entry]) -> None:

@@ -178,6 +178,16 @@ def test_worker_env_default_that_is_not_a_number_is_a_usage_error(
     assert "--concurrency" in done.stderr
 
 
+def test_worker_says_once_at_start_that_it_has_no_secret(
+    bus: Bus, worker_factory: Callable[..., WorkerProcess]
+) -> None:
+    worker = worker_factory("billing", "billing")
+
+    output = worker.output()
+    assert output.count("no secret") == 1, output
+    assert "serving" in output
+
+
 def test_worker_metrics_addr_binds_the_address_given(
     bus: Bus, worker_factory: Callable[..., WorkerProcess]
 ) -> None:
@@ -279,3 +289,55 @@ def test_worker_reload_restarts_with_the_changed_receivers(
     reloader.wait(30)
 
     assert reloader.returncode == 0
+
+
+# -- a pipe closed early --------------------------------------------------------
+
+
+def _into_a_closed_pipe(
+    url: str, command: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``busignal COMMAND`` whose stdout is a pipe nobody reads any more:
+    ``busignal inspect --json | head -1``, once head has its line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "busignal", *command],
+            env=_env(BUSIGNAL_URL=url),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["inspect", "--json"],
+        ["inspect"],
+        ["acl", "worker"],
+        ["service", "create", "order_paid", "billing"],
+    ],
+)
+def test_output_into_a_pipe_closed_early_exits_141_quietly(
+    redis_server: RedisServer, command: list[str]
+) -> None:
+    done = _into_a_closed_pipe(redis_server.url, command)
+
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+@pytest.mark.parametrize("command", [["--help"], ["inspect", "--help"]])
+def test_help_into_a_pipe_closed_early_is_quiet(
+    redis_server: RedisServer, command: list[str]
+) -> None:
+    done = _into_a_closed_pipe(redis_server.url, command)
+
+    assert done.stderr == ""
+    assert done.returncode in (0, 141)
