@@ -11,7 +11,17 @@ from typing import Any
 
 from busignal import Signal, receiver
 
-__all__ = ["FAIL_EVERY", "adrain", "drain", "drain2", "fan", "ping", "sink", "soak"]
+__all__ = [
+    "FAIL_EVERY",
+    "adrain",
+    "drain",
+    "drain2",
+    "drain4",
+    "fan",
+    "ping",
+    "sink",
+    "soak",
+]
 
 #: send round trip, one service.
 ping = Signal("bench.ping")
@@ -23,6 +33,8 @@ drain = Signal("bench.drain")
 adrain = Signal("bench.adrain")
 #: drain rate, sync receiver, two worker processes.
 drain2 = Signal("bench.drain2")
+#: drain rate, sync receiver, four worker processes.
+drain4 = Signal("bench.drain4")
 #: publish rate: no service reads it.
 sink = Signal("bench.sink")
 #: the soak (``--soak``): one event in FAIL_EVERY fails, to make dead letters.
@@ -30,7 +42,7 @@ soak = Signal("bench.soak")
 FAIL_EVERY = 5
 
 
-@receiver([ping, fan, drain, drain2])
+@receiver([ping, fan, drain, drain2, drain4])
 def plus_one(sender: Any, x: int, **kwargs: Any) -> int:
     """The trivial sync handler."""
     return x + 1

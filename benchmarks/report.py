@@ -105,7 +105,13 @@ def targets(figures: Figures) -> list[Target]:
         Target("publish_many vs pipelined XADD", vs_base("publish_many"), 0.5, False),
         Target("publish vs plain XADD loop", vs_base("publish_one"), 0.8, False),
         Target(
-            "drain, 1 worker, sync vs baseline", vs_base("drain_sync_1w"), 0.5, False
+            "drain, 1 worker, sync vs baseline", vs_base("drain_sync_1w"), 0.7, False
+        ),
+        Target(
+            "drain, 1 worker, async vs sync drain",
+            ratio(mid("drain_async_1w"), mid("drain_sync_1w")),
+            0.5,
+            False,
         ),
         Target("idle worker RSS", mid("rss_idle"), 40.0, True, " MB"),
     ]
@@ -195,7 +201,7 @@ def write_plot(figures: Figures, others: Sequence[str] = ()) -> str:
         ax.set_ylabel("fraction of sends")
         ax.set_title(scenario.replace("_", " "))
         ax.legend()
-    drains = ["drain_sync_1w", "drain_async_1w", "drain_sync_2w"]
+    drains = ["drain_sync_1w", "drain_async_1w", "drain_sync_2w", "drain_sync_4w"]
     width = 0.8 / len(sides)
     for i, side in enumerate(sides):
         values = [figures.median(d, side) or 0.0 for d in drains]

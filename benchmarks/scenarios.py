@@ -36,6 +36,7 @@ SCENARIOS = (
     "drain_sync_1w",
     "drain_async_1w",
     "drain_sync_2w",
+    "drain_sync_4w",
     "rss_idle",
     "rss_load",
 )
@@ -88,11 +89,13 @@ class Run:
         sync1 = fleet.busignal("bench.drain", "drain")
         fleet.busignal("bench.adrain", "adrain")
         fleet.busignal("bench.drain2", "drain2", processes=2)
+        fleet.busignal("bench.drain4", "drain4", processes=4)
         fleet.baseline("bl.ping", "ping")
         for i in range(FAN_SERVICES):
             fleet.baseline("bl.fan", f"fan{i}")
         base1 = fleet.baseline("bl.drain", "drain")
         fleet.baseline("bl.drain2", "drain2", processes=2)
+        fleet.baseline("bl.drain4", "drain4", processes=4)
         time.sleep(1.0)  # let start-up allocations settle
         self.figures.add("rss_idle", BUSIGNAL, rss_kib(sync1[0].pid) / 1024)
         self.figures.add("rss_idle", BASELINE, rss_kib(base1[0].pid) / 1024)
@@ -187,6 +190,7 @@ class Run:
             "bench.drain": receivers.drain,
             "bench.adrain": receivers.adrain,
             "bench.drain2": receivers.drain2,
+            "bench.drain4": receivers.drain4,
         }[signal].using(bus=self.bus)
         count = self.plan.drain
 
@@ -204,6 +208,7 @@ class Run:
             ("drain_sync_1w", "bench.drain", "drain", 1),
             ("drain_async_1w", "bench.adrain", "adrain", 1),
             ("drain_sync_2w", "bench.drain2", "drain2", 2),
+            ("drain_sync_4w", "bench.drain4", "drain4", 4),
         ):
             workers = self.fleet.busignal(signal, service, processes)
             stream = self.bus.keys.events(signal)
@@ -223,6 +228,7 @@ class Run:
         for stream, processes, scenarios in (
             ("bl.drain", 1, ("drain_sync_1w", "drain_async_1w")),
             ("bl.drain2", 2, ("drain_sync_2w",)),
+            ("bl.drain4", 4, ("drain_sync_4w",)),
         ):
             group = stream.removeprefix("bl.")
             workers = self.fleet.baseline(stream, group, processes)

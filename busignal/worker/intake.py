@@ -38,6 +38,8 @@ def prepare(
     target_self = service.encode()
     signer = context.bus.signer
     max_size = context.bus.config.max_payload
+    namespace, max_age = context.keys.namespace, context.bus.config.max_age
+    decode = envelope.decode
     streams: dict[str, tuple[str, Route]] = {}
     matches: dict[tuple[str, str], tuple[list[Match], object, bool]] = {}
     for entry in entries:
@@ -54,14 +56,8 @@ def prepare(
             known = streams[stream] = (name, route)
         signal_name, route = known
         try:
-            env = envelope.decode(
-                fields,
-                signal=signal_name,
-                signer=signer,
-                max_size=max_size,
-                stream=stream,
-                namespace=context.keys.namespace,
-                max_age=context.bus.config.max_age,
+            env = decode(
+                fields, signal_name, signer, max_size, stream, namespace, max_age
             )
         except BadEntry as exc:
             dead_letter(context, batch, entry, str(exc))

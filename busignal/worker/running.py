@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Coroutine
+import types
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import Context, copy_context
 from typing import Any
 
-from busignal.worker.delivery import Job, run_chunk
+from busignal.worker.delivery import Job, run_async_job, run_chunk
 
-__all__ = ["QUICK_SECONDS", "Runner", "start_eagerly"]
+__all__ = ["QUICK_SECONDS", "Runner", "gather_eagerly", "start_eagerly"]
 
 #: Mean seconds per job below which a batch's sync receivers share one thread.
 QUICK_SECONDS = 0.001
@@ -59,19 +61,16 @@ class Runner:
         waits: list[Awaitable[None]] = [
             loop.run_in_executor(self._executor, run_chunk, c) for c in chunks
         ]
-        error: BaseException | None = None
-        for job in jobs:
-            if job.has_async:
-                try:
-                    task = start_eagerly(self._run_mixed(job), loop)
-                except BaseException as exc:  # as gather would raise it
-                    error = error or exc
-                    continue
-                if task is not None:
-                    waits.append(task)
-        await asyncio.gather(*waits)
-        if error is not None:
-            raise error
+        mixed = [
+            run_async_job(job) if _all_async(job) else self._run_mixed(job)
+            for job in jobs
+            if job.has_async
+        ]
+        try:
+            if mixed:
+                await gather_eagerly(mixed)
+        finally:
+            await asyncio.gather(*waits)
         self.note(jobs)
 
     @property
@@ -92,11 +91,106 @@ class Runner:
             self._quick = seconds / count < QUICK_SECONDS
 
     async def _run_mixed(self, job: Job) -> None:
-        if not all(reg.is_async for _, reg in job.registrations):
-            assert self._executor is not None
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, job.run_sync)
+        """A job with sync and async receivers: the sync ones first, in the pool."""
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, job.run_sync)
         await job.run_async()
+
+
+def _all_async(job: Job) -> bool:
+    """Whether every receiver of a job with an async one is async."""
+    regs = job.registrations
+    return len(regs) == 1 or all(reg.is_async for _, reg in regs)
+
+
+async def gather_eagerly(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run coroutines as concurrently as ``gather`` would, without a task each.
+
+    A task per job was most of an async drain's cost, and a receiver that
+    never waits (``return x + 1``) needs none: each coroutine's first step
+    runs here, in a context of its own (a copy of the caller's, as a task
+    would get). The first one that waits carries on in the calling task,
+    the one that was current when it started (so an ``asyncio.timeout``
+    it entered there cancels only it), and the coroutines after it start
+    in tasks of their own (eagerly where Python has eager tasks), so that
+    they run while it waits. Every one is run to its end; the first
+    exception is raised once they have, and a cancelled caller cancels
+    those still running.
+    """
+    error: BaseException | None = None
+    for index, coroutine in enumerate(coroutines):
+        context = copy_context()
+        try:
+            waiting_for = context.run(coroutine.send, None)
+        except StopIteration:
+            continue
+        except BaseException as exc:
+            error = error or exc
+            continue
+        tasks, failed = _start_all(coroutines[index + 1 :])
+        error = error or failed
+        try:
+            await _carry_on(coroutine, waiting_for, context)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        except BaseException as exc:
+            error = error or exc
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                error = error or outcome
+        break
+    if error is not None:
+        raise error
+
+
+def _start_all(
+    coroutines: Sequence[Coroutine[Any, Any, None]],
+) -> tuple[list[asyncio.Task[None]], BaseException | None]:
+    """Start coroutines in tasks of their own: those still running, and the
+    first exception of one that raised in its first step (eager tasks)."""
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
+    error: BaseException | None = None
+    for coroutine in coroutines:
+        try:
+            task = start_eagerly(coroutine, loop)
+        except BaseException as exc:
+            error = error or exc
+            continue
+        if task is not None:
+            tasks.append(task)
+    return tasks, error
+
+
+@types.coroutine
+def _carry_on(
+    coroutine: Coroutine[Any, Any, None], waiting_for: Any, context: Context
+) -> Generator[Any, Any, None]:
+    """Drive a coroutine that has waited once to its end, in its context.
+
+    What a task would do: what it waits for goes up to the calling task,
+    and what comes back (a value, or an exception such as a cancellation)
+    goes down into it.
+    """
+    while True:
+        try:
+            sent = yield waiting_for
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as exc:
+            try:
+                waiting_for = context.run(coroutine.throw, exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting_for = context.run(coroutine.send, sent)
+            except StopIteration:
+                return
 
 
 if sys.version_info >= (3, 12):
@@ -127,8 +221,9 @@ else:
     ) -> asyncio.Task[None] | None:
         """Start a job's coroutine in a task of its own (3.11: no eager tasks).
 
-        Running the first step outside a task of its own would let a
-        receiver's ``asyncio.timeout`` cancel the whole batch's task, so
-        3.11 keeps a scheduled task per job.
+        Its first step must run in the task it carries on in (a receiver's
+        ``asyncio.timeout`` cancels the task that was current when it was
+        entered), so on 3.11 the task is scheduled; ``gather_eagerly``
+        spares most jobs this.
         """
         return loop.create_task(coroutine)

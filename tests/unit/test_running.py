@@ -1,4 +1,4 @@
-"""Async receivers in a worker: started eagerly (3.12+), scheduled only if they wait."""
+"""Async receivers in a worker: run without a task of their own until they wait."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from busignal.bus.bus import Bus
 from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
-from busignal.worker.running import start_eagerly
+from busignal.worker.running import gather_eagerly, start_eagerly
 
 from .bus_helpers import WAIT_SECONDS, Recorder, delivery
 
@@ -109,6 +109,112 @@ def test_start_eagerly_task_cancelled_cancels_the_coroutine() -> None:
 
     asyncio.run(main())
     assert cleaned == ["finally ran"]
+
+
+def test_gather_eagerly_runs_coroutines_that_never_wait_without_tasks() -> None:
+    seen: list[tuple[int, int, str]] = []
+
+    async def quick(n: int) -> None:
+        seen.append((n, len(asyncio.all_tasks()), marker.get()))
+        marker.set(f"set by {n}")
+
+    async def main() -> str:
+        await gather_eagerly([quick(1), quick(2), quick(3)])
+        return marker.get()
+
+    assert asyncio.run(main()) == "outside"  # each ran in a context of its own
+    assert seen == [(1, 1, "outside"), (2, 1, "outside"), (3, 1, "outside")]
+
+
+def test_gather_eagerly_later_coroutines_run_while_one_waits() -> None:
+    order: list[str] = []
+
+    async def waits(gate: asyncio.Event) -> None:
+        marker.set("first")
+        await gate.wait()
+        order.append(f"first, after the wait, in {marker.get()}")
+
+    async def opens(gate: asyncio.Event) -> None:
+        await asyncio.sleep(0)
+        order.append("second opens the gate")
+        gate.set()
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        await asyncio.wait_for(gather_eagerly([waits(gate), opens(gate)]), 5)
+
+    asyncio.run(main())
+    assert order == ["second opens the gate", "first, after the wait, in first"]
+
+
+def test_gather_eagerly_timeout_cancels_only_the_coroutine_that_entered_it() -> None:
+    # The first coroutine that waits carries on in the caller's task; its
+    # asyncio.timeout must cancel it alone, and leave the caller's task
+    # uncancelled.
+    finished: list[str] = []
+
+    async def times_out() -> None:
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(10)
+        except TimeoutError:
+            finished.append("timed out")
+
+    async def finishes() -> None:
+        await asyncio.sleep(0.05)
+        finished.append("finished")
+
+    async def main() -> int:
+        await gather_eagerly([times_out(), finishes(), times_out()])
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    assert asyncio.run(main()) == 0
+    assert sorted(finished) == ["finished", "timed out", "timed out"]
+
+
+def test_gather_eagerly_raises_the_first_error_once_every_coroutine_ran() -> None:
+    ran: list[str] = []
+
+    async def fails_at_once() -> None:
+        raise KeyError("first step")
+
+    async def fails_later() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("after a wait")
+
+    async def runs(name: str) -> None:
+        await asyncio.sleep(0.01)
+        ran.append(name)
+
+    async def main() -> None:
+        await gather_eagerly([fails_at_once(), fails_later(), runs("a"), runs("b")])
+
+    with pytest.raises(KeyError, match="first step"):
+        asyncio.run(main())
+    assert sorted(ran) == ["a", "b"]
+
+
+def test_gather_eagerly_cancelled_cancels_every_coroutine_still_running() -> None:
+    cleaned: list[int] = []
+
+    async def sleeps(n: int) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            cleaned.append(n)
+
+    async def main() -> None:
+        batch = asyncio.ensure_future(gather_eagerly([sleeps(1), sleeps(2)]))
+        await asyncio.sleep(0.01)
+        batch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+        await asyncio.sleep(0)  # the other task sees its cancellation
+
+    asyncio.run(main())
+    assert sorted(cleaned) == [1, 2]
 
 
 def test_async_receivers_that_wait_run_concurrently_with_their_own_delivery(
