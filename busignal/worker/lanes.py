@@ -22,6 +22,7 @@ import redis
 from redis.crc import key_slot
 
 from busignal.transport.clients import CONNECTION_ERRORS
+from busignal.worker import backoff
 from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.lane import Lane, LaneHost, Link
 from busignal.worker.liveness import Liveness
@@ -171,10 +172,9 @@ class Lanes:
             else:
                 lane.streams = group
             return
-        if self._cluster is None:  # connects: not on the loop
-            transport = self.context.bus.transport
-            self._cluster = await asyncio.to_thread(
-                transport.sync_client, socket_timeout=self._timeout
+        if self._cluster is None:
+            await backoff.until_through(
+                self._connect_cluster, stopping=lambda: self.host.stopping
             )
         for group in slot_groups(streams, cluster=True):
             slot = key_slot(group[0].encode())
@@ -183,6 +183,14 @@ class Lanes:
                 self._start(slot, SlotNode(self._cluster, group), group)
             else:
                 lane.streams = group
+
+    async def _connect_cluster(self) -> None:
+        """The cluster client the lanes look their slots' nodes up in (it
+        connects to read the slot map: not on the loop)."""
+        transport = self.context.bus.transport
+        self._cluster = await asyncio.to_thread(
+            transport.sync_client, socket_timeout=self._timeout
+        )
 
     def _start(self, slot: int | None, link: Link, streams: Group) -> None:
         liveness, runner, handled = self._parts

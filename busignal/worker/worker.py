@@ -191,7 +191,7 @@ class Worker:
             with self.bus.transport.errors():
                 await self._loop(liveness, burst)
         finally:
-            lanes, failure = self._lanes, None
+            lanes, self._lanes, failure = self._lanes, None, None
             if lanes is not None:
                 self.stop()
                 failure = await lanes.join()

@@ -49,6 +49,9 @@ class LocalCluster:
     masters: int = 3
     replicas: int = 0
     node_timeout_ms: int = 1000
+    #: AOF on every node (as a failover wants); a benchmark compares with a
+    #: server without persistence, so it turns it off.
+    appendonly: bool = True
     servers: list[RedisServer] = field(default_factory=list)
 
     @property
@@ -69,7 +72,7 @@ class LocalCluster:
                     "--cluster-enabled", "yes",
                     "--cluster-config-file", f"nodes-{port}.conf",
                     "--cluster-node-timeout", str(self.node_timeout_ms),
-                    "--appendonly", "yes",
+                    "--appendonly", "yes" if self.appendonly else "no",
                     "--repl-diskless-sync-delay", "0",
                     "--cluster-replica-validity-factor", "0",
                 ),
