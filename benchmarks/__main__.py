@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="instead: a local Redis Cluster, throughput with 1, 2, 3 partitions",
+        help="instead: a local Redis Cluster: one worker's drain rate against one "
+        "Redis's, and throughput with 1, 2, 3 partitions",
     )
     parser.add_argument(
         "--soak",
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cluster:
         from benchmarks import cluster
 
-        cluster.main(500 if args.smoke else 20_000)
+        cluster.main(500 if args.smoke else 20_000, smoke=args.smoke)
         return 0
     if args.soak is not None:
         return _soak(args.soak, args.write)

@@ -14,9 +14,17 @@ read is sent before the batch in hand runs, so Redis prepares it meanwhile;
 the worker's liveness knows such a read is on its way, so what it delivered
 is neither reclaimed as lost nor left without a lease.
 
-Used on a single Redis outside burst mode; a cluster worker reads slot
-groups on the loop. What the lane calls back on the worker is a
-``LaneHost``; the rest it is given.
+A lane reads its own streams on its own connection, which its ``Link``
+says where to open: on a single Redis the worker has one lane for every
+stream; on a Redis Cluster one per slot group, on a connection to the node
+serving that slot, so that everything a batch sends with its read (replies,
+acks, dead letters, handled-id records, outcomes: all in the stream's slot,
+``busignal.wire.keys``) goes to that node. A redirection (MOVED, ASK,
+CLUSTERDOWN, TRYAGAIN) is handled as a lost connection: the link looks up
+the slot's node again and what the lane had handled but not sent goes
+again (acks and handled-id records are idempotent). Used outside burst
+mode (``busignal.worker.lanes``). What the lane calls back on the worker
+is a ``LaneHost``; the rest it is given.
 """
 
 from __future__ import annotations
@@ -38,15 +46,25 @@ from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, run_chunk
 from busignal.worker.joining import group_gone
 from busignal.worker.liveness import Liveness
-from busignal.worker.reading import Entry, raw_entries
+from busignal.worker.reading import Entry, Group, raw_entries
 from busignal.worker.running import Runner
 from busignal.worker.settle import Batch, report_errors, settle_all
 
-__all__ = ["Lane", "LaneHost", "Settled"]
+__all__ = ["REDIRECTS", "Lane", "LaneHost", "Link", "Settled"]
 
 logger = logging.getLogger(__name__)
 
 _HAS_ASYNC = attrgetter("has_async")  # any(map(...)): the loop over jobs in C
+
+#: Replies of a cluster node that say a command went to the wrong node or
+#: the node cannot serve it now: nothing of the batch is taken as done.
+REDIRECTS: tuple[type[redis.ResponseError], ...] = (
+    redis.exceptions.AskError,  # MovedError too
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+)
+#: Consecutive failures after which a stopping lane gives up sending acks.
+GIVE_UP_AT_STOP = 5
 
 
 class LaneHost(Protocol):
@@ -72,6 +90,23 @@ class LaneHost(Protocol):
         """Tell the worker's observers that jobs ran."""
 
 
+class Link(Protocol):
+    """Where a lane's connection goes: one Redis, or a cluster slot's node."""
+
+    def connect(self) -> redis.Redis:
+        """A client to open the lane's connection on (may be the same again)."""
+
+    def lost(self) -> None:
+        """The connection failed or was redirected: look up where to go again."""
+
+    def in_slot(self, commands: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The commands that may go on the lane's connection; any other is
+        sent another way first (none, by construction of the keys)."""
+
+    def close(self) -> None:
+        """Close what ``connect`` opened."""
+
+
 class Lane:
     """One reader thread of a worker; ``start()``, then ``join()`` once stopping.
 
@@ -90,8 +125,16 @@ class Lane:
         runner: Runner,
         handled: HandledCount,
         loop: asyncio.AbstractEventLoop,
+        link: Link,
+        streams: Group,
+        name: str = "busignal-lane",
     ) -> None:
         self.host = host
+        self.link = link
+        #: The streams the lane reads; the worker replaces it as it finds more.
+        self.streams = streams
+        #: Entries this lane has read (written by the lane thread only).
+        self.read = 0
         self.context = context
         self.liveness = liveness
         self.runner = runner
@@ -103,9 +146,10 @@ class Lane:
         self._sent: Settled | None = None  # replies and acks on their way
         self._unsent: Settled | None = None  # handled; replies and acks not sent
         self._builder: Any = None  # spells rare commands for the connection
-        self._thread = threading.Thread(
-            target=self._run, name="busignal-lane", daemon=True
-        )
+        self._client: Any = None  # the link's client, while connected
+        self._connection: PipelinedConnection | None = None
+        self._reading = False  # the request on its way holds a read
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -118,48 +162,75 @@ class Lane:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def _run(self) -> None:
-        host, bus = self.host, self.context.bus
-        block = self.context.config.block_ms
-        client: Any = bus.transport.sync_client(
-            socket_timeout=block / 1000 + bus.config.socket_timeout
-        )
-        connection = PipelinedConnection(client)
-        self._builder = connection.builder()
         failures = 0
         try:
-            while self._in_hand or not host.stopping:
+            while self._in_hand or self._unsent is not None or not self.host.stopping:
                 try:
-                    self._step(connection)
+                    self._step()
                     failures = 0
-                except CONNECTION_ERRORS as exc:
-                    connection.reset()
-                    self.liveness.reading_since = None
-                    self._unsent = Settled.merged(self._sent, self._unsent)
-                    self._sent = None
+                except (*CONNECTION_ERRORS, *REDIRECTS) as exc:
+                    self._lost()
                     failures += 1
+                    if self._giving_up(failures):
+                        break
                     backoff.pause_sync(exc, failures)
                 except redis.ResponseError as exc:
                     if not group_gone(exc):
                         raise
-                    self._call(host.rejoin_groups(exc))
-            if self._unsent is not None:
-                self._send(client, self._unsent)
+                    self._call(self.host.rejoin_groups(exc))
         except BaseException as exc:
             logger.exception("the worker's reader failed; stopping the worker")
             self.failure = exc
-            self.loop.call_soon_threadsafe(host.stop)
+            self.loop.call_soon_threadsafe(self.host.stop)
         finally:
             for settled in (self._sent, self._unsent):
                 if settled is not None:
                     settled.release(self.liveness)
-            connection.close()
+            if self._connection is not None:
+                self._connection.reset()
+            self.link.close()
 
-    def _step(self, connection: PipelinedConnection) -> None:
+    def _giving_up(self, failures: int) -> bool:
+        """Whether a stopping lane stops retrying the acks it holds."""
+        if not self.host.stopping or self._in_hand or failures <= GIVE_UP_AT_STOP:
+            return False
+        held = len(self._unsent.keys) if self._unsent is not None else 0
+        logger.warning(
+            "giving up acking %d entries at shutdown; they stay pending for "
+            "another worker",
+            held,
+        )
+        return True
+
+    def _lost(self) -> None:
+        """The connection failed or was redirected: what was on its way is
+        sent again on the next one, which the link opens where it now says."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.reset()
+        self.liveness.unread.done(self)
+        self._reading = False
+        self._unsent = Settled.merged(self._sent, self._unsent)
+        self._sent = None
+        self.link.lost()
+
+    def _connected(self) -> PipelinedConnection:
+        connection = self._connection
+        if connection is None:
+            self._client = self.link.connect()
+            connection = self._connection = PipelinedConnection(self._client)
+            if self._builder is None:
+                self._builder = connection.builder()
+        return connection
+
+    def _step(self) -> None:
         """Handle what is in hand, or wait for more; one round trip at most.
 
         With a batch in hand that was a full read, the next read is asked
         for first, so that Redis prepares it while the receivers run.
+        Stopping with nothing in hand, it only sends what it holds.
         """
+        connection = self._connected()
         if self._in_hand:
             ahead = self._full and self.runner.quick and not self.host.stopping
             if ahead:
@@ -168,16 +239,15 @@ class Lane:
             self._unsent = Settled.merged(self._unsent, self._handle(handled))
             if not ahead:
                 return
+        elif self.host.stopping:
+            self._request(connection, block=None, read=False)
         else:
             self._request(connection, block=self.context.config.block_ms)
-        replies = connection.receive()
-        self.liveness.reading_since = None
-        if self._sent is not None:
-            self._sent.release(self.liveness)
-            self._sent = None
-        self._in_hand, self._full = self._entries(replies)
+        self._receive(connection)
 
-    def _request(self, connection: PipelinedConnection, block: int | None) -> None:
+    def _request(
+        self, connection: PipelinedConnection, block: int | None, read: bool = True
+    ) -> None:
         """Send the last batch's replies and acks and the next read, in one trip.
 
         Until the reply comes, the batch's entries stay in flight (no one
@@ -186,27 +256,45 @@ class Lane:
         """
         context = self.context
         commands = [] if self._unsent is None else self._unsent.batch.raw(self._builder)
-        streams = context.routes.streams(context.keys)
-        wait = () if block is None else ("BLOCK", block)
-        commands.append(
-            (
-                "XREADGROUP", "GROUP", context.config.service, context.consumer,
-                "COUNT", context.config.batch, *wait,
-                "STREAMS", *streams, *(">",) * len(streams),
-            )
-        )  # fmt: skip
-        connection.send(commands)
+        commands = self.link.in_slot(commands)
+        streams = self.streams
+        if read:
+            wait = () if block is None else ("BLOCK", block)
+            commands.append(
+                (
+                    "XREADGROUP", "GROUP", context.config.service, context.consumer,
+                    "COUNT", context.config.batch, *wait,
+                    "STREAMS", *streams, *(">",) * len(streams),
+                )
+            )  # fmt: skip
+        if commands:
+            connection.send(commands)
         self._sent, self._unsent = self._unsent, None
-        self.liveness.reading_since = time.time()
+        self._reading = read
+        if read:
+            self.liveness.unread.start(self, streams)
 
-    def _entries(self, replies: list[Any]) -> tuple[list[Entry], bool]:
-        """The entries a request read, and whether they were a full batch."""
-        *settled, read = replies
-        report_errors(settled)
+    def _receive(self, connection: PipelinedConnection) -> None:
+        """Take the replies of the request on its way: settle its batch, keep
+        what it read. A redirection of any command raises (the batch goes
+        again); what the read got is kept in hand all the same."""
+        replies = connection.receive()
+        self.liveness.unread.done(self)
+        reading, self._reading = self._reading, False
+        read = replies.pop() if reading else None
+        if reading and not isinstance(read, Exception):
+            self._in_hand, count = raw_entries(read)
+            self._full = count >= self.context.config.batch
+            self.read += len(self._in_hand)
+        for reply in (*replies, read):
+            if isinstance(reply, REDIRECTS):
+                raise reply
+        if self._sent is not None:
+            self._sent.release(self.liveness)
+            self._sent = None
+        report_errors(replies)
         if isinstance(read, Exception):
             raise read
-        entries, count = raw_entries(read)
-        return entries, count >= self.context.config.batch
 
     def _handle(self, entries: list[Entry]) -> Settled | None:
         """Run a batch; return what its replies and acks are, to send with the
@@ -215,10 +303,11 @@ class Lane:
         jobs, batch = host.prepare(entries)
         try:
             if self.context.bus.signer is not None:
+                self._connected()  # the MGET goes to the slot's node too
                 jobs = once.skip_handled_sync(
-                    self.context.bus.client, jobs, batch, self.context.observers
+                    self._client, jobs, batch, self.context.observers
                 )
-        except CONNECTION_ERRORS:
+        except (*CONNECTION_ERRORS, *REDIRECTS):
             self._in_hand = entries + self._in_hand  # not run: run them later
             raise
         if not runner.quick:
@@ -244,26 +333,6 @@ class Lane:
             raise
         self.handled.add(len(jobs))
         return settled
-
-    def _send(self, client: Any, settled: Settled) -> None:
-        """Send a batch's replies and acks on their own (stopping); retry while
-        Redis is away, a few times."""
-        failures = 0
-        while settled.batch:
-            try:
-                settled.batch.execute_sync(client)
-                break
-            except CONNECTION_ERRORS as exc:
-                failures += 1
-                if failures > 5:
-                    logger.warning(
-                        "giving up acking %d entries at shutdown; they stay "
-                        "pending for another worker",
-                        len(settled.keys),
-                    )
-                    raise
-                backoff.pause_sync(exc, failures)
-        settled.release(self.liveness)
 
 
 class Settled:

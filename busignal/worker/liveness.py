@@ -33,6 +33,7 @@ import random
 import socket
 import time
 from collections import deque
+from collections.abc import Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ from busignal.worker.claims import (
 from busignal.worker.heartbeat import LAPSE_INTERVALS
 from busignal.worker.joining import group_gone
 from busignal.worker.trim import trim_stream
+from busignal.worker.unread import Unread, delivered_within, unread_ids
 
 if TYPE_CHECKING:
     from busignal.worker.context import HandledCount, WorkerContext
@@ -61,8 +63,6 @@ __all__ = ["Liveness"]
 
 logger = logging.getLogger(__name__)
 
-#: Slack for the clocks of this process and Redis when comparing idle times.
-CLOCK_SLACK_MS = 250
 #: Trim the streams every this many heartbeat intervals.
 TRIM_BEATS = 10
 #: A consumer gone this long with nothing pending is removed from its group.
@@ -88,10 +88,9 @@ class Liveness:
         self.handled = handled
         #: Entry (stream, id) -> when its receivers started; leases extended.
         self.in_flight: dict[tuple[str, str], float] = {}
-        #: Since when a read of this worker's (the lane's) has been on its way
-        #: unanswered, or None. What it delivered is held, not yet in flight.
-        #: Written by the lane thread only; read by the loop.
-        self.reading_since: float | None = None
+        #: The lanes' reads on their way: what they delivered is held, not yet
+        #: in flight. Written by the lane threads; read by the loop.
+        self.unread = Unread()
         #: Entry (stream, id) -> (when due, attempt) of failures to run again.
         self.retries: dict[tuple[str, str], tuple[float, int]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -140,9 +139,8 @@ class Liveness:
                 held.setdefault(stream, []).append(entry_id)
         for stream, ids in held.items():
             await self._extend(stream, await self.owned(stream, ids))
-        reading = self.reading_since
-        if reading is not None and reading < horizon:
-            await self._extend_unread(reading)
+        for streams, since in self.unread.older_than(horizon):
+            await self._extend_unread(streams, since)
 
     async def _extend(self, stream: str, ids: list[str]) -> None:
         """Reset the idle time of those of ``ids`` this worker still holds."""
@@ -150,27 +148,20 @@ class Liveness:
             mine = self.context.consumer
             await claim_held(self._claims, stream, dict.fromkeys(ids, mine), 0, True)
 
-    async def _extend_unread(self, since: float) -> None:
-        """Extend the leases of what a read on its way since ``since`` delivered.
-
-        The lane asks for its next batch before it runs the one in hand; if
-        that one runs long, the entries the read got wait in this worker's
-        pending list, idle as far as Redis knows, until it is done.
-        """
-        newest = int((time.time() - since) * 1000) + CLOCK_SLACK_MS
-        # What this worker holds: the batch in hand, the one on its way, and
-        # entries waiting for a retry (older, listed first).
+    async def _extend_unread(self, streams: Sequence[str], since: float) -> None:
+        """Extend the leases of what a lane's read on its way since ``since``
+        delivered (``busignal.worker.unread``)."""
         held = 2 * self.config.batch + len(self.retries)
-        for stream in self.context.routes.streams(self.context.keys):
-            mine = await self.client.xpending_range(
-                stream, self.config.service, "-", "+", held, self.context.consumer
+        for stream in streams:
+            ids = await unread_ids(
+                self.client,
+                self.config.service,
+                self.context.consumer,
+                stream,
+                since,
+                held,
             )
-            unread = [
-                text(p["message_id"])
-                for p in mine
-                if int(p["time_since_delivered"]) <= newest
-            ]
-            await self._extend(stream, unread)
+            await self._extend(stream, ids)
 
     async def owned(self, stream: str, ids: list[str]) -> list[str]:
         """Those of ``ids`` still pending for this worker, with their counts.
@@ -348,11 +339,11 @@ class Liveness:
         runs (``in_flight``) or will retry are not orphans.
         """
         idle = int(LAPSE_INTERVALS * self.config.heartbeat_interval * 1000)
-        since = self.reading_since
+        since = self.unread.since(stream)
         if since is not None:
             # What a read still on its way delivered is not lost, however long
             # that read waits for the batch in hand to finish.
-            idle = max(idle, int((time.time() - since) * 1000) + CLOCK_SLACK_MS)
+            idle = max(idle, delivered_within(since))
         mine = await self.client.xpending_range(
             stream,
             self.config.service,

@@ -25,6 +25,7 @@ __all__ = [
     "counted",
     "entries",
     "raw_entries",
+    "read_group",
     "read_on_node",
     "slot_groups",
 ]
@@ -120,6 +121,27 @@ async def read_on_node(
         "STREAMS", *streams, *(start,) * len(streams),
         target_nodes=node,
     )  # fmt: skip
+
+
+async def read_group(
+    client: Any,
+    group: str,
+    consumer: str,
+    streams: Group,
+    start: str,
+    *,
+    count: int,
+    block: int | None,
+    cluster: bool,
+) -> Any:
+    """XREADGROUP of one slot group: on the node serving it, on a cluster."""
+    if cluster:
+        return await read_on_node(
+            client, group, consumer, streams, start, count=count, block=block
+        )
+    return await client.xreadgroup(
+        group, consumer, dict.fromkeys(streams, start), count=count, block=block
+    )
 
 
 def entries(response: Any) -> list[Entry]:

@@ -1,15 +1,18 @@
 """The worker runtime: read events, run receivers, reply and acknowledge.
 
-One ``Worker`` is one consumer of one service (consumer group). It reads
-every stream its process's receivers need in one XREADGROUP (on a Redis
-Cluster, one per slot, concurrently: ``busignal.worker.reading``), runs sync
-receivers in a thread pool and async ones on its loop, and posts the
-batch's replies, dead letters and acks in one pipeline. Liveness
+One ``Worker`` is one consumer of one service (consumer group). Its lanes
+read new entries, run quick sync batches in place and settle them with
+their next read (``lanes``: one lane on a single Redis, one per slot group
+on a Redis Cluster). Its loop reads its own backlog first, reclaims and
+retries, and in burst mode reads everything (on a cluster, one read per
+slot, concurrently: ``busignal.worker.reading``); it runs sync receivers in
+a thread pool and async ones on the loop, and posts a batch's replies, dead
+letters and acks in one pipeline. Liveness
 (heartbeats, leases, reclaiming a dead worker's entries) is in
 ``liveness``; running receivers in ``running``; settling a batch
 (replies, retries, dead letters, acks) in ``settle``; decoding a batch
 in ``intake``; the broadcast reader in ``broadcast``; the fast lane in
-``lane``, all beside this module. None of them imports this one: each is
+``lane`` and ``lanes``, all beside this module. None of them imports this one: each is
 given the worker's ``WorkerContext`` and calls back through a Protocol
 (``LaneHost``, ``BroadcastHost``) that ``Worker`` satisfies.
 """
@@ -39,7 +42,7 @@ from busignal.worker.context import HandledCount, WorkerContext
 from busignal.worker.delivery import Job, Receiving
 from busignal.worker.due import DueMover
 from busignal.worker.joining import Groups, group_gone
-from busignal.worker.lane import Lane
+from busignal.worker.lanes import Lanes
 from busignal.worker.liveness import Liveness
 from busignal.worker.observe import LogObserver, Observer
 from busignal.worker.reading import Entry, Group, Reads, slot_groups
@@ -93,7 +96,7 @@ class Worker:
         self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._failures = 0  # consecutive failed reads of the loop
         self._reads: Reads[Any] = Reads()
-        self._lane: Lane | None = None
+        self._lanes: Lanes | None = None
         self._next_discovery = 0.0
         #: Set once the worker has joined its groups and announced itself.
         self.ready = threading.Event()
@@ -189,10 +192,10 @@ class Worker:
             with self.bus.transport.errors():
                 await self._loop(liveness, burst)
         finally:
-            lane, self._lane = self._lane, None
-            if lane is not None:
+            lanes, self._lanes, failure = self._lanes, None, None
+            if lanes is not None:
                 self.stop()
-                await lane.join()
+                failure = await lanes.join()
             self._reads.cancel()
             if reader is not None:
                 reader.cancel()
@@ -202,8 +205,8 @@ class Worker:
             await liveness.stop()
             self._runner.shutdown()
             await self._client.aclose()
-        if lane is not None and lane.failure is not None:
-            raise lane.failure
+        if failure is not None:
+            raise failure
 
     async def _loop(self, liveness: Liveness, burst: bool) -> None:
         backlog = True  # first read our own pending entries (a restart)
@@ -225,7 +228,7 @@ class Worker:
                 continue
             if backlog:
                 backlog = False
-                self._start_lane(liveness, burst)
+                await self._start_lanes(liveness, burst)
             elif burst and not liveness.has_retries():
                 return
         # Reads still in flight on other cluster nodes: handle what they got.
@@ -233,19 +236,24 @@ class Worker:
             if entries := reading.entries(response):
                 await self.handle(entries)
 
-    def _start_lane(self, liveness: Liveness, burst: bool) -> None:
-        """Hand reading new entries to the lane thread (single Redis, not burst)."""
-        if burst or self.bus.transport.is_cluster or not self.routes.streams(self.keys):
+    async def _start_lanes(self, liveness: Liveness, burst: bool) -> None:
+        """Hand reading new entries to the lanes (not in burst mode)."""
+        streams = self.routes.streams(self.keys)
+        if burst or not streams:
             return
-        self._lane = Lane(
+        self._lanes = Lanes(
             self,
             self.context,
             liveness=liveness,
             runner=self._runner,
             handled=self._handled,
-            loop=asyncio.get_running_loop(),
         )
-        self._lane.start()
+        await self._lanes.update(streams)
+
+    @property
+    def lanes(self) -> Lanes | None:
+        """The lanes reading new entries, once started (None in burst mode)."""
+        return self._lanes
 
     async def _until_through(self, action: Any) -> None:
         """Run ``action`` until it gets through Redis (``backoff.until_through``)."""
@@ -271,6 +279,8 @@ class Worker:
         if added and self.ready.is_set():
             logger.info("serving new partitions %s", ", ".join(added))
             await self.join_groups(start="0", streams=added)
+        if added and self._lanes is not None:
+            await self._lanes.update(self.routes.streams(self.keys))
 
     async def _next_entries(
         self, liveness: Liveness, backlog: bool, burst: bool
@@ -297,7 +307,7 @@ class Worker:
         await self._groups.join(self._client, streams, start)
 
     async def rejoin_groups(self, exc: BaseException) -> None:
-        """Recreate vanished groups (``join_group``), or raise GroupLost."""
+        """Recreate vanished groups (``Groups.join``), or raise GroupLost."""
         logger.warning("consumer group vanished (%s); recreating it", exc)
         await self._until_through(lambda: self.join_groups(start=""))
 
@@ -310,7 +320,7 @@ class Worker:
             await asyncio.sleep(self.config.block_ms / 1000)
             return []
         groups = slot_groups(streams, cluster=self.bus.transport.is_cluster)
-        if self._lane is not None and not backlog:
+        if self._lanes is not None and not backlog:
             # The lane reads new entries; the loop only looks for lost ones.
             await asyncio.sleep(LOOP_PERIOD)
             return []
@@ -325,22 +335,15 @@ class Worker:
         return await self._counted(entries) if backlog else entries
 
     async def _read_group(self, streams: Group, start: str, block: int | None) -> Any:
-        if self.bus.transport.is_cluster:
-            return await reading.read_on_node(
-                self._client,
-                self.config.service,
-                self.consumer,
-                streams,
-                start,
-                count=self.config.batch,
-                block=block,
-            )
-        return await self._client.xreadgroup(
+        return await reading.read_group(
+            self._client,
             self.config.service,
             self.consumer,
-            dict.fromkeys(streams, start),
+            streams,
+            start,
             count=self.config.batch,
             block=block,
+            cluster=self.bus.transport.is_cluster,
         )
 
     async def _counted(self, entries: list[Entry]) -> list[Entry]:

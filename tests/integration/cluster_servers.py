@@ -49,6 +49,9 @@ class LocalCluster:
     masters: int = 3
     replicas: int = 0
     node_timeout_ms: int = 1000
+    #: AOF on every node (as a failover wants); a benchmark compares with a
+    #: server without persistence, so it turns it off.
+    appendonly: bool = True
     servers: list[RedisServer] = field(default_factory=list)
 
     @property
@@ -69,7 +72,7 @@ class LocalCluster:
                     "--cluster-enabled", "yes",
                     "--cluster-config-file", f"nodes-{port}.conf",
                     "--cluster-node-timeout", str(self.node_timeout_ms),
-                    "--appendonly", "yes",
+                    "--appendonly", "yes" if self.appendonly else "no",
                     "--repl-diskless-sync-delay", "0",
                     "--cluster-replica-validity-factor", "0",
                 ),
@@ -108,15 +111,44 @@ class LocalCluster:
 
     def node_of(self, key: str) -> int:
         """The port of the master that serves ``key``'s slot now."""
-        client: Any = redis.cluster.RedisCluster(
+        client = self._client()
+        try:
+            return int(client.get_node_from_key(key).port)
+        finally:
+            client.close()
+
+    def _client(self) -> Any:
+        return redis.cluster.RedisCluster(
             startup_nodes=[
                 redis.cluster.ClusterNode("127.0.0.1", s.port)  # type: ignore[no-untyped-call]  # untyped in redis-py
                 for s in self.servers
                 if s.process is not None
             ]
         )
+
+    def move_slot(self, slot: int, port: int) -> None:
+        """Migrate ``slot`` (and its keys) to the master on ``port``, as
+        ``redis-cli --cluster reshard`` does: IMPORTING/MIGRATING, MIGRATE
+        the keys in batches, then tell every master its new owner."""
+        target: Any = self.server(port).client()
+        source: Any = self.server(self.node_of_slot(slot)).client()
+        target_id = target.execute_command("CLUSTER", "MYID")
+        source_id = source.execute_command("CLUSTER", "MYID")
+        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 50):
+            source.execute_command(
+                "MIGRATE", "127.0.0.1", port, "", 0, 5000, "KEYS", *keys
+            )
+        others: list[Any] = [s.client() for s in self.servers if s.process]
+        for client in (target, source, *others):
+            client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+    def node_of_slot(self, slot: int) -> int:
+        """The port of the master that serves ``slot`` now."""
+        client = self._client()
         try:
-            return int(client.get_node_from_key(key).port)
+            return int(client.nodes_manager.slots_cache[slot][0].port)
         finally:
             client.close()
 

@@ -79,6 +79,7 @@ def test_benchmarks_cluster_smoke_prints_each_partition_count() -> None:
     result = _run("--cluster", "--smoke")
 
     assert result.returncode == 0, result.stderr
+    assert "cluster drain ratio: " in result.stdout
     for partitions in (1, 2, 3):
         assert f"cluster partitions={partitions} events=500" in result.stdout
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -14,7 +15,9 @@ from busignal.bus.bus import Bus
 from busignal.dispatch.signal import Signal
 from busignal.testing import running_worker
 from busignal.transport.raw import PipelinedConnection
-from busignal.worker.worker import Worker
+from busignal.worker.context import HandledCount
+from busignal.worker.liveness import Liveness
+from busignal.worker.worker import Worker, WorkerConfig
 
 from .bus_helpers import Recorder
 
@@ -170,3 +173,48 @@ def test_lane_reads_ahead_and_a_long_batch_makes_nothing_run_twice(
         time.sleep(0.5)  # anything reclaimed twice would show up by now
 
     assert sorted(seen.items) == list(range(40))
+
+
+def test_liveness_holds_what_each_lanes_read_on_its_way_delivered(
+    bus: Bus, name: str
+) -> None:
+    # A cluster worker has a lane per slot, each with its own read on its way:
+    # what each read delivered is neither an orphan nor left without a lease
+    # while that read is out, and is an orphan once it is back (and unheld).
+    streams = [bus.keys.events(name, p) for p in range(2)]
+    config = WorkerConfig("svc", consumer="w1", heartbeat_interval=0.1)
+    worker = Worker(bus, config, signals_to_serve=[name])
+
+    async def scenario() -> tuple[list[int], list[int], list[int], list[int]]:
+        client: Any = bus.transport.async_client()
+        liveness = Liveness(worker.context, client, HandledCount())
+        first, second = object(), object()  # two lanes
+        for stream in streams:
+            await client.xgroup_create(stream, "svc", id="0", mkstream=True)
+            await client.xadd(stream, {b"n": b"1"})
+        liveness.unread.start(first, (streams[0],))
+        liveness.unread.start(second, (streams[1],))
+        await client.xreadgroup("svc", "w1", dict.fromkeys(streams, ">"))
+        await asyncio.sleep(4 * config.heartbeat_interval)  # idle past the lapse
+
+        held = [len(await liveness._orphans(s)) for s in streams]
+        await liveness.beat()  # both reads are older than an interval
+        extended = [await _idle_ms(client, s) for s in streams]
+        liveness.unread.done(first)
+        await asyncio.sleep(4 * config.heartbeat_interval)
+        after = [len(await liveness._orphans(s)) for s in streams]
+        idle = [await _idle_ms(client, s) for s in streams]
+        await client.aclose()
+        return held, extended, after, idle
+
+    held, extended, after, idle = asyncio.run(scenario())
+
+    assert held == [0, 0]
+    assert max(extended) < 200  # leases extended on both lanes' streams
+    assert after == [1, 0]  # the first read came back: its entry is an orphan
+    assert min(idle) >= 300
+
+
+async def _idle_ms(client: Any, stream: str) -> int:
+    [pending] = await client.xpending_range(stream, "svc", "-", "+", 1)
+    return int(pending["time_since_delivered"])
