@@ -102,8 +102,8 @@ def targets(figures: Figures) -> list[Target]:
             True,
             context=_baseline_fan_out(figures),
         ),
-        Target("publish_many vs pipelined XADD", vs_base("publish_many"), 0.5, False),
-        Target("publish vs plain XADD loop", vs_base("publish_one"), 0.8, False),
+        Target("publish_many vs pipelined XADD", vs_base("publish_many"), 0.8, False),
+        Target("publish vs plain XADD loop", vs_base("publish_one"), 0.9, False),
         Target(
             "drain, 1 worker, sync vs baseline", vs_base("drain_sync_1w"), 0.7, False
         ),
