@@ -301,8 +301,9 @@ class Bus:
                 stream, fields = encoded[0]
                 return [self._xadd(stream, fields)]
             pipe = self._pipeline(self.client)
+            maxlens = {stream: self._maxlen(stream) for stream in streams}
             for stream, fields in encoded:
-                pipe.xadd(stream, fields, maxlen=self._maxlen(stream))
+                pipe.xadd(stream, fields, maxlen=maxlens[stream])
             for stream in looks:
                 pipe.xinfo_groups(stream)
             ids = pipe.execute()

@@ -93,27 +93,24 @@ class EntryEncoder:
         partitioning: Partitioning | None,
     ) -> list[tuple[str, dict[bytes, bytes]]]:
         """(stream, fields) of each event; SerializationError names a bad one."""
+        batch = batch if isinstance(batch, list) else list(batch)
         encoded = []
         name, trace = sender_name(sender), tracing.outgoing()  # once per batch
+        events = envelope.PublishBatch(
+            signal, name, trace, len(batch), self.max_payload
+        )
         streams = [self.keys.events(signal)]
+        signer, namespace = self.signer, self.keys.namespace
         for index, kwargs in enumerate(batch):
             try:
                 part = partitioning.choose(kwargs) if partitioning is not None else 0
                 while len(streams) <= part:
                     streams.append(self.keys.events(signal, len(streams)))
-                _, fields = envelope.encode(
-                    signal=signal,
-                    sender=name,
-                    kwargs=kwargs,
-                    mode=Mode.PUBLISH,
-                    trace=trace,
-                    signer=self.signer,
-                    max_size=self.max_payload,
-                    namespace=self.keys.namespace,
-                    stream=streams[part],
-                )
+                fields = events.fields(index, kwargs)
             except SerializationError as exc:
                 raise SerializationError(f"batch item {index}: {exc}") from exc
+            if signer is not None:
+                envelope.sign_fields(fields, signer, namespace, streams[part])
             encoded.append((streams[part], fields))
         return encoded
 

@@ -38,6 +38,7 @@ __all__ = [
     "BadEntry",
     "Envelope",
     "Mode",
+    "PublishBatch",
     "decode",
     "encode",
     "new_message_id",
@@ -136,15 +137,52 @@ def encode(
     head = msgpack.packb([mid, signal, sender, int(mode), reply_to, deadline, trace])
     body = b"\x98" + head[1:] + packed_kwargs
     if len(body) > max_size:
-        raise SerializationError(
-            f"signal {signal!r}: the encoded event is {len(body)} bytes, over the "
-            f"{max_size}-byte limit; send identifiers instead of large values, "
-            f"or raise max_payload in busignal.configure()"
-        )
+        _too_large(signal, len(body), max_size)
     fields = {_FIELD_VERSION: WIRE_VERSION, _FIELD_BODY: body}
     if signer is not None:
         sign_fields(fields, signer, namespace, stream, sent_at)
     return mid, fields
+
+
+class PublishBatch:
+    """Encodes the events of one ``publish_many``: one signal, one sender.
+
+    What ``encode`` writes for each, for less: the head's fields other than
+    the message id are the same for every event of the batch, so they are
+    packed once, and the ids come from one read of the system's randomness.
+    Signing still goes event by event (``sign_fields``).
+    """
+
+    __slots__ = ("_ids", "_max_size", "_signal", "_tail")
+
+    def __init__(
+        self, signal: str, sender: str, trace: str, count: int, max_size: int
+    ) -> None:
+        self._signal = signal
+        self._max_size = max_size
+        # [mid, signal, sender, mode, reply_to, deadline, trace] less the id.
+        self._tail = msgpack.packb([signal, sender, int(Mode.PUBLISH), "", 0.0, trace])
+        random = os.urandom(16 * count).hex()
+        self._ids = [random[i : i + 32] for i in range(0, 32 * count, 32)]
+
+    def fields(self, index: int, kwargs: Mapping[str, object]) -> dict[bytes, bytes]:
+        """The fields of the batch's ``index``-th event (unsigned)."""
+        mid = self._ids[index]
+        # fixarray of 8: the head's 7 fields, then the kwargs map.
+        body = (
+            b"\x98\xd9\x20" + mid.encode() + self._tail[1:] + codec.dumps_kwargs(kwargs)
+        )
+        if len(body) > self._max_size:
+            _too_large(self._signal, len(body), self._max_size)
+        return {_FIELD_VERSION: WIRE_VERSION, _FIELD_BODY: body}
+
+
+def _too_large(signal: str, size: int, max_size: int) -> NoReturn:
+    raise SerializationError(
+        f"signal {signal!r}: the encoded event is {size} bytes, over the "
+        f"{max_size}-byte limit; send identifiers instead of large values, "
+        f"or raise max_payload in busignal.configure()"
+    )
 
 
 def _mac_parts(

@@ -17,6 +17,7 @@ from busignal.wire.envelope import (
     BadEntry,
     Envelope,
     Mode,
+    PublishBatch,
     decode,
     encode,
 )
@@ -305,3 +306,33 @@ def test_send_without_bus_stays_in_process(name: str) -> None:
 def test_using_non_positive_timeout_is_configuration_error(name: str) -> None:
     with pytest.raises(ConfigurationError, match="timeout"):
         Signal(name).using(timeout=0)
+
+
+# -- a publish_many batch -------------------------------------------------------
+
+
+def test_publish_batch_events_decode_as_single_publishes_do() -> None:
+    batch = PublishBatch("orders", "shop.Order", "00-trace-01", 3, max_size=LIMIT)
+    decoded = [_decode(batch.fields(i, {"n": i, "tags": ["a", i]})) for i in range(3)]
+    single = _decode(
+        _encode(mode=Mode.PUBLISH, reply_to="", deadline=0.0, sender="shop.Order")
+    )
+
+    assert [e.kwargs for e in decoded] == [{"n": i, "tags": ["a", i]} for i in range(3)]
+    for event in decoded:
+        assert (event.signal, event.sender, event.mode, event.reply_to) == (
+            single.signal,
+            single.sender,
+            Mode.PUBLISH,
+            "",
+        )
+        assert (event.deadline, event.trace) == (0.0, single.trace)
+    ids = [e.message_id for e in decoded]
+    assert len(set(ids)) == 3
+    assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids)
+
+
+def test_publish_batch_refuses_an_event_over_the_size_limit_naming_it() -> None:
+    batch = PublishBatch("orders", "", "", 1, max_size=200)
+    with pytest.raises(SerializationError, match=r"'orders'.*over the 200-byte limit"):
+        batch.fields(0, {"blob": "x" * 500})
