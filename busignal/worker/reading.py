@@ -1,11 +1,13 @@
 """Reading many streams at once: on one Redis, or across a cluster's nodes.
 
-On one Redis a worker reads all its streams in one XREADGROUP. On a Redis
-Cluster a command's keys must share a slot, so the streams are grouped by
-slot and each group has its own blocking read in flight; whichever
-answers first is handled first, so one idle or stalled node never holds
-back the others. A group is read again only once its last batch was
-handled (back-pressure).
+New entries are read by the worker's lanes (``busignal.worker.lanes``).
+What is here serves the worker's loop: its own backlog at start, and
+burst mode. On one Redis a worker reads all its streams in one
+XREADGROUP. On a Redis Cluster a command's keys must share a slot, so the
+streams are grouped by slot and each group has its own blocking read in
+flight; whichever answers first is handled first, so one idle or stalled
+node never holds back the others. A group is read again only once its
+last batch was handled (back-pressure).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ __all__ = [
     "entries",
     "raw_entries",
     "read_group",
-    "read_on_node",
     "slot_groups",
 ]
 
@@ -97,32 +98,6 @@ class Reads(Generic[T]):
         self._tasks = {}
 
 
-async def read_on_node(
-    client: Any,
-    group: str,
-    consumer: str,
-    streams: Group,
-    start: str,
-    *,
-    count: int,
-    block: int | None,
-) -> Any:
-    """XREADGROUP sent to the cluster node serving the streams' slot.
-
-    redis-py asks the cluster which keys an XREADGROUP names (COMMAND
-    GETKEYS, a round trip per read) unless told the node. A read that
-    meets a moved slot raises; the worker backs off and the next read
-    goes where the refreshed slot map says.
-    """
-    node = client.get_node_from_key(streams[0])
-    wait = () if block is None else ("BLOCK", block)
-    return await client.execute_command(
-        "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *wait,
-        "STREAMS", *streams, *(start,) * len(streams),
-        target_nodes=node,
-    )  # fmt: skip
-
-
 async def read_group(
     client: Any,
     group: str,
@@ -134,14 +109,24 @@ async def read_group(
     block: int | None,
     cluster: bool,
 ) -> Any:
-    """XREADGROUP of one slot group: on the node serving it, on a cluster."""
-    if cluster:
-        return await read_on_node(
-            client, group, consumer, streams, start, count=count, block=block
+    """XREADGROUP of one slot group; on a cluster, sent to the node serving it.
+
+    redis-py asks a cluster which keys an XREADGROUP names (COMMAND
+    GETKEYS, a round trip per read) unless told the node. A read that
+    meets a moved slot raises; the worker backs off and the next read
+    goes where the refreshed slot map says.
+    """
+    if not cluster:
+        return await client.xreadgroup(
+            group, consumer, dict.fromkeys(streams, start), count=count, block=block
         )
-    return await client.xreadgroup(
-        group, consumer, dict.fromkeys(streams, start), count=count, block=block
-    )
+    node = client.get_node_from_key(streams[0])
+    wait = () if block is None else ("BLOCK", block)
+    return await client.execute_command(
+        "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *wait,
+        "STREAMS", *streams, *(start,) * len(streams),
+        target_nodes=node,
+    )  # fmt: skip
 
 
 def entries(response: Any) -> list[Entry]:
