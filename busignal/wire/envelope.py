@@ -101,6 +101,24 @@ class Envelope:
         return (time.time() if now is None else now) > self.deadline
 
 
+#: A body is an array of 8: the head's 7 fields (the message id first),
+#: then the kwargs map, already packed (``codec.dumps_kwargs``).
+_BODY_ARRAY = b"\x98"
+#: msgpack's header of a 32-character str: a ``new_message_id()``.
+_ID_STR = b"\xd9\x20"
+
+
+def _after_id(
+    signal: str, sender: str, mode: Mode, reply_to: str, deadline: float, trace: str
+) -> bytes:
+    """The head's fields after the message id, packed, without their array's
+    header: the one place the head's layout is written."""
+    packed: bytes = msgpack.packb(
+        [signal, sender, int(mode), reply_to, deadline, trace]
+    )
+    return packed[1:]
+
+
 def new_message_id() -> str:
     """A fresh message id: 128 random bits as hex, unique across processes.
 
@@ -134,8 +152,10 @@ def encode(
     """
     mid = message_id or new_message_id()
     packed_kwargs = codec.dumps_kwargs(kwargs)
-    head = msgpack.packb([mid, signal, sender, int(mode), reply_to, deadline, trace])
-    body = b"\x98" + head[1:] + packed_kwargs
+    head = msgpack.packb(mid) + _after_id(
+        signal, sender, mode, reply_to, deadline, trace
+    )
+    body = _BODY_ARRAY + head + packed_kwargs
     if len(body) > max_size:
         _too_large(signal, len(body), max_size)
     fields = {_FIELD_VERSION: WIRE_VERSION, _FIELD_BODY: body}
@@ -161,16 +181,19 @@ class PublishBatch:
         self._signal = signal
         self._max_size = max_size
         # [mid, signal, sender, mode, reply_to, deadline, trace] less the id.
-        self._tail = msgpack.packb([signal, sender, int(Mode.PUBLISH), "", 0.0, trace])
+        self._tail = _after_id(signal, sender, Mode.PUBLISH, "", 0.0, trace)
         random = os.urandom(16 * count).hex()
         self._ids = [random[i : i + 32] for i in range(0, 32 * count, 32)]
 
     def fields(self, index: int, kwargs: Mapping[str, object]) -> dict[bytes, bytes]:
         """The fields of the batch's ``index``-th event (unsigned)."""
         mid = self._ids[index]
-        # fixarray of 8: the head's 7 fields, then the kwargs map.
         body = (
-            b"\x98\xd9\x20" + mid.encode() + self._tail[1:] + codec.dumps_kwargs(kwargs)
+            _BODY_ARRAY
+            + _ID_STR
+            + mid.encode()
+            + self._tail
+            + codec.dumps_kwargs(kwargs)
         )
         if len(body) > self._max_size:
             _too_large(self._signal, len(body), self._max_size)
